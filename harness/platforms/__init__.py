@@ -1,0 +1,1 @@
+"""Where deployments run: `local` (real server processes), `kind`, `k8s`."""

@@ -1,0 +1,224 @@
+"""The platform contract: what every place that runs deployments must offer.
+
+Jepsen's `DB` + the nemesis hooks it needs, in one small protocol. The workload sees only
+`Endpoint`; the run loop sees only `Platform`, `Deployment` and `Injection`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, runtime_checkable
+
+ENGINES: tuple[str, ...] = ("mysql", "redis", "mongodb")
+MODES: tuple[str, ...] = ("kubeblocks", "statefulset")
+PLATFORMS: tuple[str, ...] = ("local", "kind", "k8s")
+FAULT_KINDS: tuple[str, ...] = ("pod-kill", "pod-freeze", "zone-outage", "zone-partition")
+ZONES: tuple[str, ...] = ("zone-a", "zone-b", "zone-c")
+
+Role = Literal["primary", "secondary", "sentinel", "arbiter"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One preflight finding: a tool or server, found (with version) or missing (with the fix)."""
+
+    name: str
+    ok: bool
+    version: str | None = None
+    detail: str = ""
+    fix: str | None = None
+    required: bool = True  # False: missing only disables some cells (e.g. mongod)
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    """Knobs of a deployment. Defaults are KubeBlocks' own (reference/kubeblocks.md section 4).
+
+    Tests shorten them; `make poc` keeps them, so local numbers predict kind's.
+    """
+
+    restart_delay_s: float = 2.0  # kubelet restarting a dead container in place
+    # redis (KubeBlocks' redis-register-to-sentinel.sh)
+    sentinel_down_after_ms: int = 20000
+    sentinel_failover_timeout_ms: int = 60000
+    sentinel_quorum: int = 2
+    redis_appendonly: bool = True  # OpenIM's manifest runs `--appendonly yes`
+    # mysql (KubeBlocks' addons/mysql values.yaml role probe; SEMI_SYNC_TIMEOUT default)
+    role_probe_period_s: float = 1.0
+    role_probe_failure_threshold: int = 2
+    semi_sync_timeout_ms: int = 10000
+    # kubernetes resources (ignored by local)
+    cpu: str = "0.5"
+    memory: str = "0.5Gi"
+    storage: str = "20Gi"
+    ready_timeout_s: float = 120.0
+
+    def replace(self, **changes: Any) -> DeploySpec:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """What a pod is right now: the platform's view, for targeting faults and for evidence."""
+
+    name: str  # e.g. "redis-0", "redis-sentinel-1", "mysql-1"
+    zone: str
+    role: Role | None  # None while unknown (dead, frozen, starting)
+    host: str
+    port: int
+    alive: bool
+
+
+@dataclass(frozen=True)
+class Topology:
+    replicas: int  # data-bearing pods (sentinels not counted)
+    zones: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"replicas": self.replicas, "zones": list(self.zones)}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """How a client reaches a deployment; follows the primary after a failover.
+
+    Exactly one discovery style applies:
+    - `sentinel_master` set: `addresses` are Sentinels; ask them for the master (redis kubeblocks).
+    - `replica_set` set: `addresses` are replica-set seeds (mongodb kubeblocks).
+    - `primary_file` set: a file holding `host:port` of the current primary, kept by the role
+      controller (mysql kubeblocks on local; it plays KubeBlocks' role-selector Service).
+    - none: `addresses[0]` is the server (statefulset; or a role-selector Service on kubernetes).
+
+    The password never appears in repr, logs or results: write it only with `to_private_json`.
+    """
+
+    engine: str
+    mode: str
+    addresses: tuple[tuple[str, int], ...]
+    password: str = field(repr=False)
+    user: str | None = None  # mysql "root"; redis None (default user); mongodb "root"
+    database: str | None = None
+    sentinel_master: str | None = None
+    sentinel_password: str | None = field(default=None, repr=False)
+    replica_set: str | None = None
+    primary_file: str | None = None
+
+    def primary_address(self) -> tuple[str, int]:
+        """The current primary for direct-connect styles (statefulset, primary_file)."""
+        if self.primary_file:
+            text = Path(self.primary_file).read_text().strip()
+            host, _, port = text.rpartition(":")
+            return host, int(port)
+        return self.addresses[0]
+
+    def to_private_json(self) -> str:
+        """Serialised with the password, for a 0600 file handed to load workers only."""
+        data = asdict(self)
+        data["addresses"] = [list(a) for a in self.addresses]
+        return json.dumps(data)
+
+    @classmethod
+    def from_private_json(cls, text: str) -> Endpoint:
+        data = json.loads(text)
+        data["addresses"] = tuple(tuple(a) for a in data["addresses"])
+        return cls(**data)
+
+    def describe(self) -> str:
+        """A printable summary without secrets."""
+        addrs = ",".join(f"{h}:{p}" for h, p in self.addresses)
+        extra = self.sentinel_master or self.replica_set or ("role-controller" if self.primary_file else "direct")
+        return f"{self.engine}/{self.mode} {addrs} ({extra})"
+
+
+@dataclass
+class Deployment:
+    """A running deployment. `handle` is the platform's private state (processes, names)."""
+
+    id: str
+    engine: str
+    mode: str
+    platform: str
+    topology: Topology
+    version: str | None = None  # server version actually running
+    handle: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to break. `target`: "primary", "secondary" or a pod name; for zone faults
+    "primary" means the zone holding the primary, otherwise a zone name."""
+
+    kind: str
+    target: str = "primary"
+    duration_s: float = 0.0  # pod-freeze / zone-partition: how long; zone-outage: how long down
+
+
+@dataclass(frozen=True)
+class RoleChange:
+    """A server-side record of a primary change, read from the servers' own logs or controller.
+
+    It is the independent evidence the checker's RTO is compared with.
+    """
+
+    at_wall: float  # unix seconds
+    new_primary: str  # pod name
+    source: str  # e.g. "sentinel +switch-master", "role-controller promote"
+
+
+@runtime_checkable
+class Injection(Protocol):
+    """A fault in force. `recover()` restores what the fault took away; calling it twice is fine."""
+
+    fault: Fault
+    instances: tuple[str, ...]  # pod names hit
+    zone: str | None
+    injected_at_wall: float  # unix seconds
+    injected_at_mono_us: int  # time.monotonic_ns() // 1000 at injection: the history's clock
+
+    def recover(self) -> None: ...
+
+    @property
+    def recovered(self) -> bool: ...
+
+
+@runtime_checkable
+class Platform(Protocol):
+    """Where deployments run. Every method either does its job or raises a clear error."""
+
+    name: str
+
+    def preflight(self) -> list[Check]:
+        """What is there (with versions) and what is missing (with the command to get it).
+
+        Must not start anything."""
+        ...
+
+    def deploy(self, engine: str, mode: str, spec: DeploySpec) -> Deployment:
+        """Starts the deployment and waits until it takes writes.
+
+        Raises CellSkipped when the engine cannot run here, DeployError when it failed."""
+        ...
+
+    def endpoint(self, dep: Deployment) -> Endpoint:
+        """How clients connect. Stable for the deployment's life: it follows the primary."""
+        ...
+
+    def pods(self, dep: Deployment) -> list[PodInfo]:
+        """Current pods with zone and role, for targeting faults and for evidence."""
+        ...
+
+    def inject(self, dep: Deployment, fault: Fault) -> Injection:
+        """Breaks something now and returns the handle that restores it."""
+        ...
+
+    def role_changes(self, dep: Deployment) -> list[RoleChange]:
+        """Primary changes the servers themselves recorded (logs, controller), oldest first."""
+        ...
+
+    def teardown(self, dep: Deployment) -> None:
+        """Stops everything of the deployment. Always called; safe to call twice."""
+        ...

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# One idempotent setup for `make test` and `make poc`: Debian servers when missing, then a venv in the repo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server)
+command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+command -v redis-sentinel >/dev/null 2>&1 || need_pkgs+=(redis-sentinel)
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${need_pkgs[*]}"
+  if [ "$(id -u)" = 0 ]; then sudo_=""
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo_="sudo -n"
+  else
+    echo "setup: missing Debian packages: ${need_pkgs[*]}; run: sudo sh -c '$cmd'" >&2
+    exit 2
+  fi
+  echo "setup: installing ${need_pkgs[*]} (Debian packages)"
+  $sudo_ sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${need_pkgs[*]} >/dev/null"
+  # The packages may have started system-wide servers we just installed; the harness starts its own.
+  for svc in mariadb redis-server redis-sentinel; do
+    $sudo_ sh -c "service $svc stop >/dev/null 2>&1 || true"
+  done
+fi
+
+PY=${PYTHON:-python3}
+stamp=.venv/.installed
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing the harness and its dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi
