@@ -1,0 +1,67 @@
+"""Pure manifest builders (dicts in, dicts out) and `write_all` for `harness manifests`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+
+def dump_yaml(docs: list[dict[str, Any]]) -> str:
+    import yaml
+
+    return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+
+
+def review_manifests(spec: Any = None) -> dict[str, list[dict[str, Any]]]:
+    """file name -> documents, for every deployment the kind/k8s platforms apply.
+
+    serviceVersions are the review defaults (a run picks them from the installed addon) and
+    Secrets carry a placeholder (a run generates a fresh password).
+    """
+    from harness.manifests import kubeblocks, statefulset
+    from harness.manifests.common import namespace_for
+    from harness.platforms.base import ENGINES, DeploySpec
+
+    spec = spec or DeploySpec()
+    out: dict[str, list[dict[str, Any]]] = {}
+    for engine in ENGINES:
+        ns = namespace_for(engine, "kubeblocks")
+        out[f"kubeblocks/{engine}.yaml"] = [_namespace(ns)] + kubeblocks.manifests(
+            engine, ns, spec, kubeblocks.REVIEW_SERVICE_VERSION[engine]
+        )
+        ns = namespace_for(engine, "statefulset")
+        out[f"statefulset/{engine}.yaml"] = [_namespace(ns)] + statefulset.manifests(
+            engine, ns, spec, statefulset.PLACEHOLDER_PASSWORD
+        )
+    return out
+
+
+def _namespace(name: str) -> dict[str, Any]:
+    from harness.manifests.common import HARNESS_LABEL
+
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {HARNESS_LABEL: "openim-kb-poc"}}}
+
+
+def write_all(platform: str, out: Path) -> list[Path]:
+    """Writes every manifest (and, for kind, the cluster config) under `out`; returns the paths."""
+    from harness.manifests.kind_config import kind_config
+    from harness.platforms.tools import KIND_NODE_IMAGE
+
+    if platform not in ("kind", "k8s"):
+        raise HarnessError(f"manifests: platform must be kind or k8s, not {platform!r}")
+    out = Path(out)
+    written: list[Path] = []
+    try:
+        files = review_manifests()
+        if platform == "kind":
+            files = {"kind-config.yaml": [kind_config(KIND_NODE_IMAGE)], **files}
+        for rel, docs in files.items():
+            path = out / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(dump_yaml(docs))
+            written.append(path)
+    except OSError as e:
+        raise HarnessError(f"manifests: cannot write under {out}: {e.strerror or e}") from e
+    return written

@@ -1,0 +1,63 @@
+"""Names, labels and ports shared by the manifest builders and the kind/k8s platforms.
+
+Kept in one place because the Services, the kind port mappings and the platforms' Endpoints
+must agree on every number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ZONE_LABEL = "topology.kubernetes.io/zone"
+ROLE_LABEL = "kubeblocks.io/role"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "apps.kubeblocks.io/component-name"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+HARNESS_LABEL = "openim-kb-poc/part-of"
+
+NAMESPACE_PREFIX = "openim-poc"
+
+# The server port each engine listens on inside its pod.
+SERVER_PORTS: dict[str, int] = {"mysql": 3306, "redis": 6379, "mongodb": 27017}
+
+# Host-reachable NodePorts (kind maps each to the same port on 127.0.0.1 of the host).
+NODE_PORTS: dict[tuple[str, str], int] = {
+    ("mysql", "kubeblocks"): 30306,
+    ("redis", "kubeblocks"): 30379,
+    ("mongodb", "kubeblocks"): 30017,
+    ("mysql", "statefulset"): 30307,
+    ("redis", "statefulset"): 30380,
+    ("mongodb", "statefulset"): 30018,
+}
+
+
+def namespace_for(engine: str, mode: str, prefix: str = NAMESPACE_PREFIX) -> str:
+    """One namespace per deployment, so teardown is a namespace delete and nothing else leaks."""
+    return f"{prefix}-{engine}-{mode}"
+
+
+def cluster_name(engine: str) -> str:
+    """The KubeBlocks Cluster name; Services, Secrets and the Sentinel master derive from it."""
+    return f"{engine}-kb"
+
+
+@dataclass(frozen=True)
+class DataComponent:
+    """The data-bearing component of a deployment: what its pods are labelled with."""
+
+    name: str  # KubeBlocks component name, or the StatefulSet name
+    selector: dict[str, str]  # labels of its pods (no role)
+
+
+def data_component(engine: str, mode: str) -> DataComponent:
+    if mode == "kubeblocks":
+        return DataComponent(engine, {INSTANCE_LABEL: cluster_name(engine), COMPONENT_LABEL: engine})
+    return DataComponent(engine, {"app": engine})
+
+
+def password_secret(engine: str, mode: str) -> tuple[str, str]:
+    """(Secret name, key) holding the password clients use (reference/kubeblocks.md section 3)."""
+    if mode == "kubeblocks":
+        account = {"mysql": "root", "redis": "default", "mongodb": "root"}[engine]
+        return f"{cluster_name(engine)}-{engine}-account-{account}", "password"
+    return f"{engine}-secret", f"{engine}-password"

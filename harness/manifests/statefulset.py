@@ -1,0 +1,149 @@
+"""The plain baseline: OpenIM's StatefulSets (deployments/deploy/*.yml), with their flaws fixed.
+
+Fixed (reference/kubeblocks.md section 6): `volumeClaimTemplates` instead of one shared RWO PVC,
+a headless Service whose name matches `serviceName`, a Secret whose name and key match what the
+pod references, `replicas: 1` (two unreplicated servers behind one Service is not a baseline).
+Pinned to zone-a like the local platform's statefulset pod. Plus a NodePort Service for host
+clients. Pure: the password is passed in; `harness manifests` passes a placeholder.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.manifests.common import HARNESS_LABEL, NODE_PORTS, SERVER_PORTS, ZONE_LABEL, password_secret
+from harness.platforms.base import DeploySpec
+
+# OpenIM's images (.env of open-im-server v3.8.x); MySQL from OpenIM <= 3.4's chart line.
+IMAGES = {"mysql": "mysql:8.0.44", "redis": "redis:7.0.0", "mongodb": "mongo:7.0"}
+DATABASE = {"mysql": "openIM_v3", "mongodb": "openim_v3"}
+DATA_PATH = {"mysql": "/var/lib/mysql", "redis": "/data", "mongodb": "/data/db"}
+PLACEHOLDER_PASSWORD = "set-at-run-time"
+BASELINE_ZONE = "zone-a"
+
+
+def _labels(engine: str) -> dict[str, str]:
+    return {"app": engine}
+
+
+def secret(engine: str, namespace: str, password: str) -> dict[str, Any]:
+    name, key = password_secret(engine, "statefulset")
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace, "labels": {HARNESS_LABEL: "openim-kb-poc"}},
+        "type": "Opaque",
+        "stringData": {key: password},
+    }
+
+
+def _secret_env(engine: str, var: str) -> dict[str, Any]:
+    name, key = password_secret(engine, "statefulset")
+    return {"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+
+
+def _container(engine: str, spec: DeploySpec) -> dict[str, Any]:
+    port = SERVER_PORTS[engine]
+    c: dict[str, Any] = {
+        "name": engine,
+        "image": IMAGES[engine],
+        "imagePullPolicy": "IfNotPresent",
+        "ports": [{"name": engine, "containerPort": port, "protocol": "TCP"}],
+        "resources": {
+            "limits": {"cpu": spec.cpu, "memory": spec.memory},
+            "requests": {"cpu": spec.cpu, "memory": spec.memory},
+        },
+        "volumeMounts": [{"name": "data", "mountPath": DATA_PATH[engine]}],
+    }
+    if engine == "redis":
+        aof = "yes" if spec.redis_appendonly else "no"
+        c["env"] = [_secret_env(engine, "REDIS_PASSWORD")]
+        c["command"] = ["/bin/sh", "-c", f'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly {aof}']
+    elif engine == "mysql":
+        c["env"] = [_secret_env(engine, "MYSQL_ROOT_PASSWORD"), {"name": "MYSQL_DATABASE", "value": DATABASE["mysql"]}]
+    else:  # mongodb: the official image's init creates the root user and turns auth on
+        c["env"] = [
+            {"name": "MONGO_INITDB_ROOT_USERNAME", "value": "root"},
+            _secret_env(engine, "MONGO_INITDB_ROOT_PASSWORD"),
+            {"name": "MONGO_INITDB_DATABASE", "value": DATABASE["mongodb"]},
+        ]
+        c["args"] = ["--wiredTigerCacheSizeGB", "0.25"]
+    return c
+
+
+def headless_service(engine: str, namespace: str) -> dict[str, Any]:
+    port = SERVER_PORTS[engine]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": engine, "namespace": namespace, "labels": {HARNESS_LABEL: "openim-kb-poc"}},
+        "spec": {
+            "clusterIP": "None",
+            "selector": _labels(engine),
+            "ports": [{"name": engine, "port": port, "targetPort": port, "protocol": "TCP"}],
+        },
+    }
+
+
+def nodeport_service(engine: str, namespace: str) -> dict[str, Any]:
+    port = SERVER_PORTS[engine]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"{engine}-nodeport", "namespace": namespace, "labels": {HARNESS_LABEL: "openim-kb-poc"}},
+        "spec": {
+            "type": "NodePort",
+            "selector": _labels(engine),
+            "ports": [
+                {
+                    "name": engine,
+                    "port": port,
+                    "targetPort": port,
+                    "nodePort": NODE_PORTS[(engine, "statefulset")],
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def statefulset(engine: str, namespace: str, spec: DeploySpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": engine, "namespace": namespace, "labels": {HARNESS_LABEL: "openim-kb-poc"}},
+        "spec": {
+            "serviceName": engine,  # the headless Service above
+            "replicas": 1,
+            "selector": {"matchLabels": _labels(engine)},
+            "template": {
+                "metadata": {"labels": _labels(engine)},
+                "spec": {
+                    "nodeSelector": {ZONE_LABEL: BASELINE_ZONE},
+                    "terminationGracePeriodSeconds": 30,
+                    "containers": [_container(engine, spec)],
+                },
+            },
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": spec.storage}},
+                    },
+                }
+            ],
+        },
+    }
+
+
+def manifests(engine: str, namespace: str, spec: DeploySpec, password: str) -> list[dict[str, Any]]:
+    """Everything the harness applies for a statefulset deployment, in apply order (Secret first)."""
+    if engine not in SERVER_PORTS:
+        raise ValueError(f"unknown engine {engine!r}")
+    return [
+        secret(engine, namespace, password),
+        headless_service(engine, namespace),
+        nodeport_service(engine, namespace),
+        statefulset(engine, namespace, spec),
+    ]

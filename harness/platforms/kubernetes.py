@@ -1,0 +1,659 @@
+"""The `k8s` platform (any cluster from a kubeconfig) and the logic `kind` shares with it.
+
+Every external command goes through one runner (`harness.platforms.commands`): the real one
+executes, the dry-run one prints. Manifests come from `harness.manifests` (pure builders); the
+non-secret ones are written to `<run_dir>/manifests/` before they are applied, so what ran can
+be reviewed. Secret values are passed on stdin and never printed. The `kubernetes` Python client
+is not needed: kubectl is the one client, which keeps dry-run and real runs the same path.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from harness.errors import CellNotApplicable, DeployError, HarnessError
+from harness.manifests import dump_yaml, kubeblocks, statefulset
+from harness.manifests.common import (
+    COMPONENT_LABEL,
+    HARNESS_LABEL,
+    INSTANCE_LABEL,
+    NAMESPACE_PREFIX,
+    NODE_PORTS,
+    ROLE_LABEL,
+    SERVER_PORTS,
+    ZONE_LABEL,
+    cluster_name,
+    data_component,
+    namespace_for,
+    password_secret,
+)
+from harness.platforms.base import (
+    ZONES,
+    Check,
+    Deployment,
+    DeploySpec,
+    Fault,
+    PodInfo,
+    RoleChange,
+    Topology,
+)
+from harness.platforms.commands import CommandResult, DryRunRunner, RealRunner, Runner, Step
+from harness.platforms.tools import (
+    KUBEBLOCKS_CRDS_URL,
+    KUBEBLOCKS_HELM_REPO,
+    KUBEBLOCKS_VERSION,
+    PINS,
+    TOOLS_DIR,
+    ensure_tool,
+    find_tool,
+    tool_check,
+)
+
+KB_NAMESPACE = "kb-system"
+ADDONS = {"mysql": "mysql", "redis": "redis", "mongodb": "mongodb"}
+USERS = {"mysql": "root", "redis": None, "mongodb": "root"}
+# Named time budgets, each with its reason.
+HELM_INSTALL_TIMEOUT_S = 900.0  # pulls the operator images on a fresh cluster
+ADDON_ENABLED_TIMEOUT_S = 600.0  # the chart installs nine addons one after another
+TEARDOWN_TIMEOUT_S = 300.0  # PVC finalizers of local-path volumes
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How to reach the cluster and where things go; defaults suit kind."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace_prefix: str = NAMESPACE_PREFIX
+    kubeblocks_version: str = KUBEBLOCKS_VERSION
+    install_kubeblocks: bool = True  # k8s: install when the CRDs are absent
+    node_address: str | None = None  # k8s: where NodePorts are reached (default: first node's InternalIP)
+    tools_dir: Path = TOOLS_DIR
+
+
+@dataclass
+class K8sHandle:
+    """The platform's private state of one deployment."""
+
+    namespace: str
+    engine: str
+    mode: str
+    service_version: str | None
+    primary_seen: list[tuple[float, str]] = field(default_factory=list)  # (wall, pod) on change
+    injections: list[K8sInjection] = field(default_factory=list)
+
+
+class K8sInjection:
+    """A fault in force; `recover()` runs the undo commands once."""
+
+    def __init__(
+        self,
+        fault: Fault,
+        instances: tuple[str, ...],
+        zone: str | None,
+        injected_at_wall: float,
+        injected_at_mono_us: int,
+        undo: Callable[[], None] | None,
+    ):
+        self.fault = fault
+        self.instances = instances
+        self.zone = zone
+        self.injected_at_wall = injected_at_wall
+        self.injected_at_mono_us = injected_at_mono_us
+        self._undo = undo
+        self._recovered = undo is None
+
+    def recover(self) -> None:
+        if self._recovered:
+            return
+        assert self._undo is not None
+        self._undo()
+        self._recovered = True
+
+    @property
+    def recovered(self) -> bool:
+        return self._recovered
+
+
+# -- pure parsing (tested against fake cluster output) ---------------------------------------
+
+
+def node_zones(nodes_json: str) -> dict[str, str]:
+    """node name -> zone label, from `kubectl get nodes -o json`."""
+    data = json.loads(nodes_json or '{"items": []}')
+    return {
+        n["metadata"]["name"]: n["metadata"].get("labels", {}).get(ZONE_LABEL, "")
+        for n in data.get("items", [])
+    }
+
+
+def nodes_in_zone(nodes_json: str, zone: str) -> list[str]:
+    return sorted(name for name, z in node_zones(nodes_json).items() if z == zone)
+
+
+def parse_pods(pods_json: str, zones: dict[str, str], engine: str, mode: str) -> list[PodInfo]:
+    """PodInfo per pod from `kubectl get pods -o json`; role from `kubeblocks.io/role`."""
+    data = json.loads(pods_json or '{"items": []}')
+    out: list[PodInfo] = []
+    for p in data.get("items", []):
+        meta, status = p["metadata"], p.get("status", {})
+        labels = meta.get("labels", {})
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
+        alive = status.get("phase") == "Running" and ready and not meta.get("deletionTimestamp")
+        role: Any
+        if labels.get(COMPONENT_LABEL) == "redis-sentinel":
+            role = "sentinel"
+        elif mode == "statefulset":
+            role = "primary" if alive else None
+        else:
+            role = labels.get(ROLE_LABEL) if labels.get(ROLE_LABEL) in ("primary", "secondary") else None
+        node = p.get("spec", {}).get("nodeName", "")
+        port = 26379 if role == "sentinel" else SERVER_PORTS[engine]
+        out.append(PodInfo(meta["name"], zones.get(node, ""), role, status.get("podIP", ""), port, alive))
+    return sorted(out, key=lambda x: x.name)
+
+
+def expected_pods(engine: str, mode: str) -> list[PodInfo]:
+    """The topology the manifests ask for, for dry-run output (replica i in zone i, 0 primary)."""
+    if mode == "statefulset":
+        return [PodInfo(f"{engine}-0", statefulset.BASELINE_ZONE, "primary", "", SERVER_PORTS[engine], True)]
+    name = cluster_name(engine)
+    pods = [
+        PodInfo(f"{name}-{engine}-{i}", ZONES[i], "primary" if i == 0 else "secondary", "", SERVER_PORTS[engine], True)
+        for i in range(kubeblocks.REPLICAS[engine])
+    ]
+    if engine == "redis":
+        pods += [
+            PodInfo(f"{name}-redis-sentinel-{i}", ZONES[i], "sentinel", "", 26379, True)
+            for i in range(kubeblocks.SENTINELS)
+        ]
+    return pods
+
+
+def pick_pod(pods: list[PodInfo], target: str, mode: str) -> PodInfo:
+    """The pod a fault hits: the one primary, a secondary, or a pod by name."""
+    data = [p for p in pods if p.role != "sentinel"]
+    if target == "primary":
+        primaries = [p for p in data if p.role == "primary"]
+        if len(primaries) != 1:
+            raise DeployError(f"expected exactly one primary, found {len(primaries)}: {[p.name for p in primaries]}")
+        return primaries[0]
+    if target == "secondary":
+        if mode == "statefulset":
+            raise CellNotApplicable("a statefulset deployment has no secondary")
+        secondaries = [p for p in data if p.role == "secondary"]
+        if not secondaries:
+            raise DeployError("no pod has role secondary")
+        return secondaries[0]
+    for p in pods:
+        if p.name == target:
+            return p
+    raise HarnessError(f"fault target {target!r}: no such pod (have {', '.join(p.name for p in pods)})")
+
+
+def parse_switch_master(log_text: str) -> list[tuple[float, str]]:
+    """(wall, new primary IP) per Sentinel `+switch-master`, from `kubectl logs --timestamps`."""
+    found: list[tuple[float, str]] = []
+    for line in log_text.splitlines():
+        if "+switch-master" not in line:
+            continue
+        parts = line.split()
+        # `--prefix` puts "[pod/...]" first; `--timestamps` puts RFC 3339 before the message.
+        stamp = next((w for w in parts if len(w) > 19 and w[4] == "-" and "T" in w), None)
+        idx = parts.index("+switch-master")
+        fields = parts[idx + 1 :]
+        if stamp is None or len(fields) < 5:
+            continue
+        found.append((_rfc3339_to_unix(stamp), fields[3]))
+    found.sort()
+    return found
+
+
+def _rfc3339_to_unix(stamp: str) -> float:
+    s = stamp.rstrip("Z")
+    main, _, frac = s.partition(".")
+    base = datetime.fromisoformat(main + "+00:00").timestamp()
+    return base + (float("0." + frac) if frac else 0.0)
+
+
+# -- the platform ------------------------------------------------------------------------------
+
+
+class KubernetesPlatform:
+    """Deploys on an existing cluster; `kind` subclasses it and adds cluster creation + docker faults."""
+
+    name = "k8s"
+
+    def __init__(
+        self,
+        runner: Runner | None = None,
+        run_dir: Path = Path("."),
+        settings: ClusterSettings | None = None,
+        *,
+        registry: Any = None,
+        work_dir: Path | None = None,
+    ):
+        # registry/work_dir: accepted for the run loop's factory; this platform starts no local
+        # processes (kind/kubectl/helm run to completion through the runner).
+        self.runner: Runner = runner if runner is not None else RealRunner()
+        self.run_dir = Path(run_dir)
+        self.settings = settings or ClusterSettings()
+        self._ready = False
+        self._tools: dict[str, str] = {}
+
+    # -- commands ---------------------------------------------------------------------------
+    def _tool(self, name: str) -> str:
+        """The command for a tool: its name when found on PATH, else its path in the tools folder."""
+        if name not in self._tools:
+            path = Path(ensure_tool(name, self.settings.tools_dir, dry_run=self.runner.dry_run))
+            self._tools[name] = str(path) if path.parent == self.settings.tools_dir else name
+        return self._tools[name]
+
+    def _kube_flags(self) -> list[str]:
+        flags = []
+        if self.settings.kubeconfig:
+            flags += ["--kubeconfig", self.settings.kubeconfig]
+        if self.settings.context:
+            flags += ["--context", self.settings.context]
+        return flags
+
+    def kubectl(self, *args: str, **kw: Any) -> CommandResult:
+        return self.runner.run([self._tool("kubectl"), *self._kube_flags(), *args], **kw)
+
+    def helm(self, *args: str, **kw: Any) -> CommandResult:
+        flags = []
+        if self.settings.kubeconfig:
+            flags += ["--kubeconfig", self.settings.kubeconfig]
+        if self.settings.context:
+            flags += ["--kube-context", self.settings.context]
+        return self.runner.run([self._tool("helm"), *flags, *args], **kw)
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def preflight(self) -> list[Check]:
+        return preflight(self.settings)
+
+    def setup(self) -> None:
+        """Tools, then KubeBlocks (CRDs first, Helm at the pinned version), then addons Enabled.
+
+        Idempotent; `deploy` calls it. The run loop may call it earlier to fail fast.
+        """
+        if self._ready:
+            return
+        self.ensure_tools(("kubectl", "helm"))
+        self.install_kubeblocks()
+        self._ready = True
+
+    def close(self) -> None:
+        """Nothing to delete on an existing cluster: teardown already removed each namespace."""
+
+    def ensure_tools(self, names: Sequence[str]) -> None:
+        pins = ", ".join(f"{n} {PINS[n].version}" for n in names)
+        self.runner.note(f"pinned: {pins}, KubeBlocks {self.settings.kubeblocks_version}")
+        for name in names:
+            check = tool_check(name, self.settings.tools_dir)
+            if check.ok:
+                self.runner.note(f"tools: {name} {check.version or '?'} at {check.detail}")
+            elif self.runner.dry_run:
+                self.runner.note(f"tools: {name} missing; would fetch {name} {PINS[name].version} into {self.settings.tools_dir} (sha256-checked)")
+            self._tool(name)
+
+    def install_kubeblocks(self) -> None:
+        version = self.settings.kubeblocks_version
+        if not self.runner.dry_run and not self.settings.install_kubeblocks:
+            return
+        self.runner.note(f"KubeBlocks {version}: CRDs first, then the Helm chart at the same version")
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", KUBEBLOCKS_CRDS_URL.replace(KUBEBLOCKS_VERSION, version), timeout_s=300)
+        self.helm("repo", "add", "kubeblocks", KUBEBLOCKS_HELM_REPO, "--force-update", timeout_s=120)
+        self.helm("repo", "update", "kubeblocks", timeout_s=120)
+        self.helm(
+            "upgrade", "--install", "kubeblocks", "kubeblocks/kubeblocks",
+            "--namespace", KB_NAMESPACE, "--create-namespace", "--version", version,
+            "--wait", "--timeout", f"{int(HELM_INSTALL_TIMEOUT_S)}s",
+            timeout_s=HELM_INSTALL_TIMEOUT_S + 60,
+        )  # fmt: skip
+        for addon in ADDONS.values():
+            self.runner.wait(
+                f"addon {addon} status.phase=Enabled",
+                lambda a=addon: self._addon_phase(a) == "Enabled",
+                ADDON_ENABLED_TIMEOUT_S,
+            )
+
+    def _addon_phase(self, addon: str) -> str:
+        r = self.kubectl("get", f"addons.extensions.kubeblocks.io/{addon}", "-o", "jsonpath={.status.phase}", check=False)
+        return r.stdout.strip()
+
+    # -- deploy -----------------------------------------------------------------------------
+    def deploy(self, engine: str, mode: str, spec: DeploySpec) -> Deployment:
+        self.setup()
+        ns = namespace_for(engine, mode, self.settings.namespace_prefix)
+        self.runner.note(f"deploy {engine}/{mode} in namespace {ns}")
+        self._apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {HARNESS_LABEL: "openim-kb-poc"}}}], ns)
+        handle = K8sHandle(ns, engine, mode, None)
+        dep = Deployment(
+            id=f"{engine}-{mode}",
+            engine=engine,
+            mode=mode,
+            platform=self.name,
+            topology=self._topology(engine, mode),
+            handle=handle,
+        )
+        if mode == "kubeblocks":
+            handle.service_version = self._service_version(engine)
+            dep.version = handle.service_version
+            self._apply(kubeblocks.manifests(engine, ns, spec, handle.service_version), ns)
+            name = cluster_name(engine)
+            self.runner.wait(
+                f"cluster/{name} -n {ns} status.phase=Running",
+                lambda: self._cluster_phase(ns, name) == "Running",
+                spec.ready_timeout_s,
+            )
+            self.runner.wait(
+                f"exactly one pod {ROLE_LABEL}=primary in {ns} ({INSTANCE_LABEL}={name})",
+                lambda: sum(p.role == "primary" for p in self.pods(dep)) == 1,
+                spec.ready_timeout_s,
+            )
+        else:
+            password = "" if self.runner.dry_run else secrets.token_urlsafe(24)
+            self._apply(statefulset.manifests(engine, ns, spec, password), ns)
+            dep.version = statefulset.IMAGES[engine].split(":", 1)[1]
+            self.runner.wait(
+                f"statefulset/{engine} -n {ns} readyReplicas=1",
+                lambda: self._ready_replicas(ns, engine) == 1,
+                spec.ready_timeout_s,
+            )
+        return dep
+
+    @staticmethod
+    def _topology(engine: str, mode: str) -> Topology:
+        if mode == "statefulset":
+            return Topology(1, (statefulset.BASELINE_ZONE,))
+        n = kubeblocks.REPLICAS[engine]
+        return Topology(n, ZONES[:n] if engine != "redis" else ZONES)
+
+    def _service_version(self, engine: str) -> str:
+        cmpv = kubeblocks.COMPONENT_VERSION[engine]
+        r = self.kubectl("get", f"componentversions.apps.kubeblocks.io/{cmpv}", "-o", "json")
+        if self.runner.dry_run and not r.stdout.strip():
+            chosen = kubeblocks.REVIEW_SERVICE_VERSION[engine]
+            self.runner.note(f"serviceVersion: newest {kubeblocks.PREFERRED_LINE[engine]}.x the addon offers (shown: {chosen})")
+            return chosen
+        try:
+            chosen = kubeblocks.choose_service_version(engine, r.stdout)
+        except ValueError as e:
+            raise DeployError(str(e)) from e
+        self.runner.note(f"serviceVersion {chosen} chosen from ComponentVersion {cmpv}")
+        return chosen
+
+    def _apply(self, docs: list[dict[str, Any]], ns: str) -> None:
+        """Non-secret manifests go to a file under the run directory first; Secrets go on stdin."""
+        folder = self.run_dir / "manifests" / ns
+        for doc in docs:
+            kind, name = doc["kind"], doc["metadata"]["name"]
+            if kind == "Secret":
+                self.kubectl(
+                    "apply", "-f", "-",
+                    stdin=dump_yaml([doc]), stdin_label=f"secret/{name} (value not shown)", quiet=True,
+                )  # fmt: skip
+                continue
+            path = folder / f"{kind.lower()}-{name}.yaml"
+            if not self.runner.dry_run:
+                folder.mkdir(parents=True, exist_ok=True)
+                path.write_text(dump_yaml([doc]))
+            self.kubectl("apply", "-f", str(path))
+
+    def _cluster_phase(self, ns: str, name: str) -> str:
+        r = self.kubectl("get", f"clusters.apps.kubeblocks.io/{name}", "-n", ns, "-o", "jsonpath={.status.phase}", check=False)
+        return r.stdout.strip()
+
+    def _ready_replicas(self, ns: str, name: str) -> int:
+        r = self.kubectl("get", f"statefulset/{name}", "-n", ns, "-o", "jsonpath={.status.readyReplicas}", check=False)
+        return int(r.stdout.strip() or 0)
+
+    # -- clients ----------------------------------------------------------------------------
+    def client_host(self) -> str:
+        if self.settings.node_address:
+            return self.settings.node_address
+        r = self.kubectl(
+            "get", "nodes", "-o",
+            'jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}',
+        )  # fmt: skip
+        host = r.stdout.strip() or "<node-address>"
+        return host
+
+    def endpoint(self, dep: Deployment):
+        from harness.platforms.base import Endpoint
+
+        h: K8sHandle = dep.handle
+        secret, key = password_secret(dep.engine, dep.mode)
+        # -o json, decoded here: the value never reaches a printed command or an error message.
+        r = self.kubectl("get", f"secret/{secret}", "-n", h.namespace, "-o", "json", quiet=True)
+        password = ""
+        if r.stdout.strip():
+            try:
+                password = base64.b64decode(json.loads(r.stdout).get("data", {}).get(key, "")).decode()
+            except ValueError as e:
+                raise DeployError(f"secret/{secret} in {h.namespace}: key {key} is not readable base64") from e
+        if not password and not self.runner.dry_run:
+            raise DeployError(f"secret/{secret} in {h.namespace} has no {key}")
+        # Role-selector NodePort: direct connection that follows the primary (no discovery).
+        return Endpoint(
+            engine=dep.engine,
+            mode=dep.mode,
+            addresses=((self.client_host(), NODE_PORTS[(dep.engine, dep.mode)]),),
+            password=password,
+            user=USERS[dep.engine],
+        )
+
+    def pods(self, dep: Deployment) -> list[PodInfo]:
+        h: K8sHandle = dep.handle
+        if self.runner.dry_run and self._is_plan():
+            return expected_pods(dep.engine, dep.mode)
+        if dep.mode == "kubeblocks":
+            selector = f"{INSTANCE_LABEL}={cluster_name(dep.engine)}"
+        else:
+            selector = ",".join(f"{k}={v}" for k, v in data_component(dep.engine, dep.mode).selector.items())
+        pods_json = self.kubectl("get", "pods", "-n", h.namespace, "-l", selector, "-o", "json").stdout
+        nodes_json = self.kubectl("get", "nodes", "-o", "json").stdout
+        pods = parse_pods(pods_json, node_zones(nodes_json), dep.engine, dep.mode)
+        primaries = [p.name for p in pods if p.role == "primary"]
+        if len(primaries) == 1 and (not h.primary_seen or h.primary_seen[-1][1] != primaries[0]):
+            h.primary_seen.append((time.time(), primaries[0]))
+        return pods
+
+    def _is_plan(self) -> bool:
+        """A dry-run without a fake cluster behind it: assume the manifests' topology."""
+        return isinstance(self.runner, DryRunRunner) and not getattr(self.runner, "_responder", None)
+
+    # -- faults -----------------------------------------------------------------------------
+    def inject(self, dep: Deployment, fault: Fault) -> K8sInjection:
+        h: K8sHandle = dep.handle
+        pods = self.pods(dep)
+        if self._is_plan():
+            primary = next((p.name for p in pods if p.role == "primary"), "?")
+            self.runner.note(f"dry-run assumes primary {primary}; a real run reads {ROLE_LABEL} now")
+        if fault.kind == "pod-kill":
+            pod = pick_pod(pods, fault.target, dep.mode)
+            wall, mono = time.time(), time.monotonic_ns() // 1000
+            self.kubectl("delete", "pod", pod.name, "-n", h.namespace, "--grace-period=0", "--force", "--wait=false")
+            inj = K8sInjection(fault, (pod.name,), pod.zone, wall, mono, None)
+        elif fault.kind in ("zone-outage", "zone-partition"):
+            zone = fault.target if fault.target in ZONES else pick_pod(pods, fault.target, dep.mode).zone
+            hit = tuple(p.name for p in pods if p.zone == zone)
+            wall, mono = time.time(), time.monotonic_ns() // 1000
+            undo = self.zone_fault(dep, fault.kind, zone, hit)
+            inj = K8sInjection(fault, hit, zone, wall, mono, undo)
+        else:
+            raise CellNotApplicable(f"{fault.kind} is not implemented on {self.name} (needs Chaos Mesh)")
+        h.injections.append(inj)
+        return inj
+
+    def zone_fault(self, dep: Deployment, kind: str, zone: str, hit: tuple[str, ...]) -> Callable[[], None]:
+        """k8s: a zone outage is cordon + force-delete of the deployment's pods there."""
+        if kind == "zone-partition":
+            raise CellNotApplicable("zone-partition on k8s needs node-level network control (kind, or Chaos Mesh)")
+        h: K8sHandle = dep.handle
+        selector = f"{ZONE_LABEL}={zone}"
+        self.kubectl("cordon", "-l", selector)
+        if hit:
+            self.kubectl("delete", "pod", *hit, "-n", h.namespace, "--grace-period=0", "--force", "--wait=false")
+
+        def undo() -> None:
+            self.kubectl("uncordon", "-l", selector)
+
+        return undo
+
+    def role_changes(self, dep: Deployment) -> list[RoleChange]:
+        """Redis: Sentinel's own `+switch-master` log lines. Others: primary changes the harness
+        observed on the role label (KubeBlocks writes it from its role probe)."""
+        h: K8sHandle = dep.handle
+        if dep.mode != "kubeblocks":
+            return []
+        if dep.engine == "redis":
+            name = cluster_name("redis")
+            logs = self.kubectl(
+                "logs", "-n", h.namespace, "-l", f"{INSTANCE_LABEL}={name},{COMPONENT_LABEL}=redis-sentinel",
+                "--timestamps", "--prefix", "--tail=-1", check=False,
+            ).stdout  # fmt: skip
+            by_ip = {p.host: p.name for p in self.pods(dep) if p.host}
+            seen: dict[tuple[int, str], RoleChange] = {}
+            for wall, ip in parse_switch_master(logs):
+                # every Sentinel logs the same switch: keep one per second and primary
+                seen.setdefault((int(wall), ip), RoleChange(wall, by_ip.get(ip, ip), "sentinel +switch-master"))
+            return sorted(seen.values(), key=lambda c: c.at_wall)
+        return [RoleChange(w, pod, f"{ROLE_LABEL} label observed") for w, pod in h.primary_seen[1:]]
+
+    # -- teardown ---------------------------------------------------------------------------
+    def teardown(self, dep: Deployment) -> None:
+        h: K8sHandle = dep.handle
+        for inj in h.injections:
+            inj.recover()
+        if dep.mode == "kubeblocks":
+            self.kubectl(
+                "delete", f"clusters.apps.kubeblocks.io/{cluster_name(dep.engine)}", "-n", h.namespace,
+                "--ignore-not-found", "--wait=true", f"--timeout={int(TEARDOWN_TIMEOUT_S)}s",
+                timeout_s=TEARDOWN_TIMEOUT_S + 30, check=False,
+            )  # fmt: skip
+        self.kubectl(
+            "delete", "namespace", h.namespace, "--ignore-not-found", "--wait=true",
+            f"--timeout={int(TEARDOWN_TIMEOUT_S)}s", timeout_s=TEARDOWN_TIMEOUT_S + 30,
+        )  # fmt: skip
+
+
+def cluster_check(kubectl: str, settings: ClusterSettings | None = None) -> Check:
+    """Is a cluster reachable through the kubeconfig? (k8s only: kind creates its own.)"""
+    settings = settings or ClusterSettings()
+    argv = [kubectl]
+    if settings.kubeconfig:
+        argv += ["--kubeconfig", settings.kubeconfig]
+    if settings.context:
+        argv += ["--context", settings.context]
+    argv += ["version", "--request-timeout=5s", "-o", "json"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        proc = None
+        why = str(e)
+    if proc is not None and proc.returncode == 0:
+        try:
+            server = json.loads(proc.stdout).get("serverVersion", {}).get("gitVersion")
+        except ValueError:
+            server = None
+        return Check("kubernetes cluster", True, server, "reachable through the kubeconfig")
+    if proc is not None:
+        why = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
+    return Check(
+        "kubernetes cluster",
+        False,
+        detail=f"no cluster answers through the kubeconfig: {why}",
+        fix="set KUBECONFIG (or --settings kubeconfig/context) to a reachable cluster, or use --platform kind",
+    )
+
+
+def preflight(settings: ClusterSettings | None = None) -> list[Check]:
+    """What `harness doctor --platform k8s` reports: tools, and a reachable cluster."""
+    settings = settings or ClusterSettings()
+    checks = [tool_check("kubectl", settings.tools_dir), tool_check("helm", settings.tools_dir)]
+    kubectl = find_tool("kubectl", settings.tools_dir)
+    if kubectl is None:
+        checks.append(Check("kubernetes cluster", False, detail="cannot ask without kubectl", fix="install kubectl"))
+    else:
+        checks.append(cluster_check(str(kubectl), settings))
+    return checks
+
+
+# -- dry-run plan -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlanCell:
+    scenario: str
+    engine: str
+    mode: str
+    fault: Fault | None = None
+
+
+def dry_run_plan(
+    platform_name: str,
+    cells: Sequence[Any],
+    spec: DeploySpec | None = None,
+    out: TextIO | None = sys.stdout,
+    run_dir: Path | None = None,
+    settings: ClusterSettings | None = None,
+) -> list[Step]:
+    """Prints (to `out`) and returns every step a run of `cells` would take on kind or k8s.
+
+    A cell is anything with `engine`, `mode`, `fault` (a Fault or None) and optionally
+    `scenario`. Nothing is executed: the runner is a DryRunRunner.
+    """
+    from harness.platforms.kind import KindPlatform, KindSettings
+
+    spec = spec or DeploySpec()
+    runner = DryRunRunner(out=out)
+    run_dir = run_dir or Path("reports") / "dry-run"
+    if platform_name == "kind":
+        platform: KubernetesPlatform = KindPlatform(runner, run_dir, KindSettings())
+    elif platform_name == "k8s":
+        platform = KubernetesPlatform(runner, run_dir, settings or ClusterSettings())
+    else:
+        raise HarnessError(f"dry_run_plan: platform must be kind or k8s, not {platform_name!r}")
+    platform.setup()
+    try:
+        for cell in cells:
+            fault = getattr(cell, "fault", None)
+            scenario = getattr(cell, "scenario", "") or "-"
+            scenario = getattr(scenario, "name", scenario)
+            runner.note(
+                f"cell {scenario} {cell.engine}/{cell.mode}"
+                f" fault={fault.kind + ':' + fault.target if fault else 'none'}"
+            )
+            if getattr(cell, "unavailable", None):
+                runner.note(f"skipped: {cell.unavailable}")
+                continue
+            dep = platform.deploy(cell.engine, cell.mode, spec)
+            try:
+                ep = platform.endpoint(dep)
+                runner.note(f"workload connects to {ep.describe()}; steady window, then the fault")
+                if fault is not None:
+                    try:
+                        inj = platform.inject(dep, fault)
+                    except CellNotApplicable as e:
+                        runner.note(f"not applicable: {e.reason}")
+                    else:
+                        runner.note(f"fault in force on {', '.join(inj.instances) or '-'} (zone {inj.zone}); hold {fault.duration_s:g} s")
+                        inj.recover()
+                        runner.note("recovery window; then read back every acknowledged write")
+            finally:
+                platform.teardown(dep)
+    finally:
+        platform.close()
+    return runner.steps

@@ -1,0 +1,123 @@
+"""Shared helpers for the kind/k8s tests: where shared/ is, schema validators, a fake cluster.
+
+The fake cluster is a canned-answer command runner: no Kubernetes API can exist on the test
+machine, so tests that use it say "fake" in their names.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import DeployError
+from harness.platforms.commands import CommandResult, DryRunRunner
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path | None:
+    """CI clones the repo with a copy of shared/ beside it: `<repo>/../shared`."""
+    cand = REPO.parent / "shared"
+    return cand if cand.is_dir() else None
+
+
+def cluster_crd_schema() -> dict[str, Any]:
+    import yaml
+
+    shared = shared_dir()
+    crd = shared / "kubeblocks" / "crds-v1.0.2" / "apps.kubeblocks.io_clusters.yaml" if shared else None
+    if crd is None or not crd.is_file():
+        pytest.skip(f"KubeBlocks CRDs not found at {REPO.parent / 'shared/kubeblocks/crds-v1.0.2'} (shared/ absent)")
+    doc = yaml.safe_load(crd.read_text())
+    version = next(v for v in doc["spec"]["versions"] if v["name"] == "v1")
+    return version["schema"]["openAPIV3Schema"]
+
+
+def unknown_fields(obj: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Fields the structural schema does not declare (the API server would prune them silently)."""
+    found: list[str] = []
+    if schema.get("x-kubernetes-preserve-unknown-fields"):
+        return found
+    if isinstance(obj, dict):
+        props = schema.get("properties")
+        addl = schema.get("additionalProperties")
+        for k, v in obj.items():
+            if props is not None and k in props:
+                found += unknown_fields(v, props[k], f"{path}.{k}")
+            elif isinstance(addl, dict):
+                found += unknown_fields(v, addl, f"{path}.{k}")
+            elif props is not None:
+                found.append(f"{path}.{k}")
+    elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        for i, v in enumerate(obj):
+            found += unknown_fields(v, schema["items"], f"{path}[{i}]")
+    return found
+
+
+def validate_core(doc: dict[str, Any]) -> None:
+    """Kubernetes' own schema for the node image's minor version, strict (no unknown fields)."""
+    import kubernetes_validate
+
+    kubernetes_validate.validate(doc, "1.32", strict=True)
+
+
+class FakeCluster(DryRunRunner):
+    """A runner that answers from canned output like a cluster would, and executes nothing.
+
+    Unlike the dry-run, it behaves as a real run: waits poll once and fail when not ready.
+    """
+
+    dry_run = False
+
+    def __init__(self, answer: Callable[[Sequence[str]], CommandResult | None]):
+        super().__init__(out=None, responder=answer)
+        self.stdins: list[str] = []
+
+    def run(self, argv, *, stdin=None, stdin_label=None, check=True, timeout_s=120.0, quiet=False):
+        if stdin is not None:
+            self.stdins.append(stdin)
+        return super().run(argv, stdin=stdin, stdin_label=stdin_label, check=check, timeout_s=timeout_s, quiet=quiet)
+
+    def wait(self, what, ready, timeout_s, interval_s=2.0):
+        super().wait(what, ready, timeout_s, interval_s)
+        if not ready():
+            raise DeployError(f"fake cluster: not ready: {what}")
+
+    def commands(self) -> list[str]:
+        return [s.text for s in self.steps if s.kind == "run"]
+
+
+def node(name: str, zone: str | None) -> dict[str, Any]:
+    labels = {"kubernetes.io/hostname": name}
+    if zone:
+        labels["topology.kubernetes.io/zone"] = zone
+    return {"metadata": {"name": name, "labels": labels}, "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.9"}]}}
+
+
+def pod(name: str, node_name: str, role: str | None, component: str, instance: str, ip: str, ready: bool = True) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/instance": instance, "apps.kubeblocks.io/component-name": component}
+    if role:
+        labels["kubeblocks.io/role"] = role
+    return {
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"nodeName": node_name},
+        "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
+KIND_NODES = {
+    "items": [
+        node("openim-poc-control-plane", None),
+        node("openim-poc-worker", "zone-a"),
+        node("openim-poc-worker2", "zone-b"),
+        node("openim-poc-worker3", "zone-c"),
+    ]
+}
+
+
+def items(*objs: dict[str, Any]) -> str:
+    return json.dumps({"items": list(objs)})

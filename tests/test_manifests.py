@@ -1,0 +1,177 @@
+"""Every manifest the kind/k8s platforms apply validates against the real schemas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+import yaml
+from k8s_fakes import REPO, cluster_crd_schema, unknown_fields, validate_core
+
+from harness.manifests import kubeblocks, review_manifests, statefulset, write_all
+from harness.manifests.common import NODE_PORTS, password_secret
+from harness.manifests.kind_config import kind_config
+from harness.platforms.base import ENGINES, ZONES, DeploySpec
+from harness.platforms.tools import KIND_NODE_IMAGE
+
+SPEC = DeploySpec(cpu="0.25", memory="256Mi", storage="1Gi", semi_sync_timeout_ms=3000)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kubeblocks_cluster_validates_against_crd_v1_0_2(engine):
+    schema = cluster_crd_schema()
+    doc = kubeblocks.cluster(engine, "ns", SPEC, kubeblocks.REVIEW_SERVICE_VERSION[engine])
+    jsonschema.Draft7Validator(schema).validate(doc)
+    assert unknown_fields(doc, schema) == [], "fields the API server would prune"
+
+
+def test_crd_validation_can_fail():
+    schema = cluster_crd_schema()
+    doc = kubeblocks.cluster("mysql", "ns", SPEC, "8.0.44")
+    doc["spec"]["terminationPolicy"] = "Halt"  # deprecated since 0.9, not in the v1 enum
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(schema).validate(doc)
+    doc = kubeblocks.cluster("mysql", "ns", SPEC, "8.0.44")
+    doc["spec"]["componentSpecs"][0]["affinity"] = {}  # the v1alpha1 field, gone in v1
+    assert unknown_fields(doc, schema) == [".spec.componentSpecs[0].affinity"]
+
+
+def test_kubeblocks_topologies_replicas_and_settings():
+    my = kubeblocks.cluster("mysql", "ns", SPEC, "8.0.44")["spec"]
+    assert (my["clusterDef"], my["topology"], my["componentSpecs"][0]["replicas"]) == ("mysql", "semisync", 2)
+    assert my["componentSpecs"][0]["env"] == [{"name": "SEMI_SYNC_TIMEOUT", "value": "3000"}]
+    rd = kubeblocks.cluster("redis", "ns", SPEC, "7.2.4")["spec"]
+    assert rd["topology"] == "replication"
+    assert [(c["name"], c["replicas"]) for c in rd["componentSpecs"]] == [("redis", 2), ("redis-sentinel", 3)]
+    mg = kubeblocks.cluster("mongodb", "ns", SPEC, "6.0.27")["spec"]
+    assert (mg["topology"], mg["componentSpecs"][0]["replicas"]) == ("replicaset", 3)
+    for spec in (my, rd, mg):
+        for comp in spec["componentSpecs"]:
+            assert comp["resources"]["limits"] == {"cpu": "0.25", "memory": "256Mi"}
+            assert comp["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+            term = comp["schedulingPolicy"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
+            assert term["topologyKey"] == "topology.kubernetes.io/zone"
+            assert term["labelSelector"]["matchLabels"]["apps.kubeblocks.io/component-name"] == comp["name"]
+
+
+def test_service_version_comes_from_component_version():
+    cmpv = {
+        "spec": {"releases": [{"serviceVersion": v} for v in ("5.7.44", "8.0.45", "8.0.46", "8.4.9")]},
+        "status": {"serviceVersions": "5.7.44,8.0.45,8.0.46,8.4.9"},
+    }
+    assert kubeblocks.choose_service_version("mysql", json.dumps(cmpv)) == "8.0.46"
+    only_new = {"status": {"serviceVersions": "7.4.2,8.0.1"}}
+    assert kubeblocks.choose_service_version("redis", json.dumps(only_new)) == "8.0.1"
+    with pytest.raises(ValueError, match="offers no serviceVersion"):
+        kubeblocks.choose_service_version("mongodb", json.dumps({"spec": {}}))
+
+
+def test_every_core_manifest_validates_against_kubernetes_schema():
+    count = 0
+    for docs in review_manifests(SPEC).values():
+        for doc in docs:
+            if doc["apiVersion"].startswith("apps.kubeblocks.io"):
+                continue
+            validate_core(doc)
+            count += 1
+    # per engine: 2 namespaces, kubeblocks NodePort, statefulset Secret + 2 Services + StatefulSet
+    assert count == 3 * 7
+
+
+def test_core_validation_can_fail():
+    import kubernetes_validate
+
+    doc = statefulset.statefulset("redis", "ns", SPEC)
+    doc["spec"]["volumeClaimTemplate"] = []  # typo
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate_core(doc)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_statefulset_baseline_flaws_are_fixed(engine):
+    docs = statefulset.manifests(engine, "ns", SPEC, "pw")
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    sts = by_kind["StatefulSet"][0]["spec"]
+    assert sts["replicas"] == 1
+    assert sts["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    pod = sts["template"]["spec"]
+    assert "volumes" not in pod, "no shared PVC"
+    headless = [s for s in by_kind["Service"] if s["spec"].get("clusterIP") == "None"]
+    assert [s["metadata"]["name"] for s in headless] == [sts["serviceName"]]
+    assert headless[0]["spec"]["selector"] == sts["selector"]["matchLabels"] == sts["template"]["metadata"]["labels"]
+    secret = by_kind["Secret"][0]
+    refs = [e["valueFrom"]["secretKeyRef"] for e in pod["containers"][0]["env"] if "valueFrom" in e]
+    assert refs and all(r["name"] == secret["metadata"]["name"] and r["key"] in secret["stringData"] for r in refs)
+    assert (secret["metadata"]["name"], next(iter(secret["stringData"]))) == password_secret(engine, "statefulset")
+    assert pod["nodeSelector"] == {"topology.kubernetes.io/zone": "zone-a"}
+
+
+def test_kind_config_has_zones_and_loopback_port_mappings():
+    cfg = kind_config(KIND_NODE_IMAGE)
+    roles = [n["role"] for n in cfg["nodes"]]
+    assert roles == ["control-plane", "worker", "worker", "worker"]
+    assert "labels" not in cfg["nodes"][0], "the control plane has no zone: it is never faulted"
+    assert [n["labels"]["topology.kubernetes.io/zone"] for n in cfg["nodes"][1:]] == list(ZONES)
+    maps = cfg["nodes"][0]["extraPortMappings"]
+    assert {m["containerPort"] for m in maps} == set(NODE_PORTS.values())
+    assert {m["listenAddress"] for m in maps} == {"127.0.0.1"}
+    assert all("extraPortMappings" not in n for n in cfg["nodes"][1:])
+    assert all(n["image"] == KIND_NODE_IMAGE and "@sha256:" in n["image"] for n in cfg["nodes"])
+
+
+def test_nodeport_services_match_kind_mappings():
+    ports = set()
+    for docs in review_manifests(SPEC).values():
+        for d in docs:
+            if d["kind"] == "Service" and d["spec"].get("type") == "NodePort":
+                ports |= {p["nodePort"] for p in d["spec"]["ports"]}
+    assert ports == {m["containerPort"] for m in kind_config(KIND_NODE_IMAGE)["nodes"][0]["extraPortMappings"]}
+
+
+def test_kubeblocks_nodeport_selects_the_primary_only():
+    svc = kubeblocks.primary_nodeport_service("redis", "ns")
+    assert svc["spec"]["selector"] == {
+        "app.kubernetes.io/instance": "redis-kb",
+        "apps.kubeblocks.io/component-name": "redis",
+        "kubeblocks.io/role": "primary",
+    }
+
+
+def test_write_all_kind_writes_every_manifest_and_the_config(tmp_path):
+    paths = write_all("kind", tmp_path)
+    rel = sorted(str(p.relative_to(tmp_path)) for p in paths)
+    assert rel == sorted(
+        ["kind-config.yaml"] + [f"{m}/{e}.yaml" for m in ("kubeblocks", "statefulset") for e in ENGINES]
+    )
+    for p in paths:
+        docs = list(yaml.safe_load_all(p.read_text()))
+        assert docs and all(isinstance(d, dict) for d in docs)
+    assert statefulset.PLACEHOLDER_PASSWORD in (tmp_path / "statefulset/redis.yaml").read_text()
+    k8s = write_all("k8s", tmp_path / "k8s")
+    assert not any(p.name == "kind-config.yaml" for p in k8s)
+
+
+def test_cli_manifests_command(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "manifests", "--platform", "kind", "--out", str(tmp_path / "m")],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.split()) == 7
+    assert (tmp_path / "m" / "kind-config.yaml").is_file()
+
+
+def test_cli_manifests_unwritable_out_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "manifests", "--platform", "kind", "--out", str(blocker / "sub")],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: manifests: cannot write")
