@@ -45,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("doctor", help="what this machine has for a platform, and what is missing")
     d.add_argument("--platform", choices=PLATFORMS, default="local")
+    d.add_argument("--fetch-tools", action="store_true", help="kind/k8s: fetch missing kind, kubectl, helm (pinned, checksummed)")
 
     sub.add_parser("list", help="scenarios, engines, modes and profiles")
 
@@ -90,6 +91,11 @@ def cmd_cleanup(_: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from harness.doctor import doctor
 
+    if args.fetch_tools and args.platform in ("kind", "k8s"):
+        from harness.platforms.tools import ensure_tool
+
+        for name in ("kind", "kubectl", "helm") if args.platform == "kind" else ("kubectl", "helm"):
+            print(f"{name}: {ensure_tool(name)}")
     return doctor(args.platform)
 
 

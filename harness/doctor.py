@@ -1,0 +1,58 @@
+"""`harness doctor`: what this machine has for a platform (with versions) and what is missing
+(with the command that installs it). Exit 0 when the platform can run, 1 when not."""
+
+from __future__ import annotations
+
+import importlib
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.platforms.base import Check
+
+PLATFORM_MODULES = {"local": "harness.platforms.local", "kind": "harness.platforms.kind",
+                    "k8s": "harness.platforms.kubernetes"}
+
+
+def render(platform: str, checks: list[Check], console: Console) -> None:
+    table = Table(title=f"harness doctor --platform {platform}")
+    for col in ("check", "status", "version", "detail / install with"):
+        table.add_column(col)
+    for c in checks:
+        if c.ok:
+            status = "[green]found[/green]"
+        elif c.required:
+            status = "[red]missing[/red]"
+        else:
+            status = "[yellow]missing (optional)[/yellow]"
+        table.add_row(c.name, status, c.version or "", c.fix if not c.ok and c.fix else c.detail)
+    console.print(table)
+
+
+def can_run(checks: list[Check]) -> bool:
+    """Pure: every required check is ok."""
+    return all(c.ok for c in checks if c.required)
+
+
+def doctor(platform_name: str, console: Console | None = None) -> int:
+    console = console or Console()
+    module_name = PLATFORM_MODULES.get(platform_name)
+    if module_name is None:
+        console.print(f"doctor: unknown platform {platform_name!r}; accepted: {', '.join(PLATFORM_MODULES)}")
+        return 1
+    try:
+        module = importlib.import_module(module_name)
+        preflight = module.preflight
+    except (ImportError, AttributeError) as e:
+        console.print(f"doctor: the {platform_name} platform module is not available ({module_name}: {e})")
+        return 1
+    checks = list(preflight())
+    render(platform_name, checks, console)
+    ok = can_run(checks)
+    missing = [c for c in checks if not c.ok and not c.required]
+    if ok:
+        note = f"; optional missing: {', '.join(c.name for c in missing)}" if missing else ""
+        console.print(f"doctor: the {platform_name} platform can run{note}")
+    else:
+        console.print(f"doctor: the {platform_name} platform cannot run: install what is marked missing")
+    return 0 if ok else 1

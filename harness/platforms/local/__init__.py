@@ -1,0 +1,165 @@
+"""The local platform: real mariadbd / redis-server / redis-sentinel / mongod processes as "pods".
+
+`kubeblocks` here emulates KubeBlocks' topology and failover settings; it is not KubeBlocks.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from pathlib import Path
+
+from harness.errors import CellSkipped, DeployError, HarnessError
+from harness.platforms.base import (
+    ENGINES,
+    MODES,
+    Check,
+    Deployment,
+    DeploySpec,
+    Endpoint,
+    Fault,
+    PodInfo,
+    RoleChange,
+    Topology,
+)
+from harness.platforms.local import faults
+from harness.platforms.local.preflight import preflight
+from harness.platforms.local.state import EventLog, LocalHandle
+from harness.platforms.local.supervisor import Supervisor
+from harness.procs import ProcessRegistry
+
+__all__ = ["LocalPlatform", "preflight"]
+TEARDOWN_GRACE_S = 2.0  # SIGTERM, then SIGKILL: a torn-down deployment keeps no data
+
+
+class LocalPlatform:
+    """Deployments as local server processes, supervised like a StatefulSet."""
+
+    name = "local"
+
+    def __init__(self, registry: ProcessRegistry, run_dir: Path, work_dir: Path):
+        self.registry = registry
+        self.run_dir = Path(run_dir)
+        self.work_dir = Path(work_dir)
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        registry.add_path(self.work_dir)
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._mariadb_template: Path | None = None
+
+    def preflight(self) -> list[Check]:
+        return preflight()
+
+    # -- deploy ----------------------------------------------------------------------------
+    def deploy(self, engine: str, mode: str, spec: DeploySpec) -> Deployment:
+        if engine not in ENGINES or mode not in MODES:
+            raise HarnessError(f"unknown engine/mode {engine}/{mode}; engines: {', '.join(ENGINES)}; modes: {', '.join(MODES)}")
+        module = self._engine(engine)
+        if engine == "mongodb":
+            module.check_available()  # raises CellSkipped without mongod
+        dep_id = f"{engine}-{mode}-{next(self._ids)}"
+        log_dir = self.run_dir / "logs" / dep_id
+        handle = LocalHandle(id=dep_id, engine=engine, mode=mode, spec=spec, registry=self.registry,
+                             log_dir=log_dir, work_dir=self.work_dir / dep_id,
+                             events=EventLog(log_dir / "events.log"))
+        handle.primary_of = module.primary_of
+        handle.role_of = module.role_of
+        handle.after_thaw = getattr(module, "after_thaw", None)
+        deadline = time.monotonic() + spec.ready_timeout_s
+        dep = Deployment(id=dep_id, engine=engine, mode=mode, platform=self.name,
+                         topology=Topology(replicas=0, zones=()), handle=handle)
+        handle.events.write(f"deploy {engine}/{mode} start")
+        try:
+            if engine == "mysql":
+                module.deploy(handle, deadline, self._template())
+            else:
+                module.deploy(handle, deadline)
+            data = handle.data_pods()
+            dep.topology = Topology(replicas=len(data), zones=tuple(sorted({p.zone for p in handle.pods.values()})))
+            dep.version = module.version()
+            handle.supervisor = Supervisor(handle)
+            handle.supervisor.start()
+        except BaseException as e:
+            handle.events.write(f"deploy failed: {type(e).__name__}")
+            self.teardown(dep)
+            if isinstance(e, DeployError | CellSkipped | KeyboardInterrupt | SystemExit):
+                raise
+            raise DeployError(f"{engine}/{mode}: {e}") from e
+        handle.events.write(f"deploy {engine}/{mode} ready")
+        return dep
+
+    def _template(self) -> Path:
+        """mariadb-install-db once per platform instance; each pod copies it (fast deploys)."""
+        from harness.platforms.local import mariadb
+
+        with self._lock:
+            if self._mariadb_template is None:
+                self._mariadb_template = mariadb.install_template(self.work_dir / "mariadb-template",
+                                                                  self.run_dir / "logs" / "mariadb-install-db.log")
+            return self._mariadb_template
+
+    @staticmethod
+    def _engine(engine: str):
+        if engine == "redis":
+            from harness.platforms.local import redis as module
+        elif engine == "mysql":
+            from harness.platforms.local import mariadb as module
+        else:
+            from harness.platforms.local import mongodb as module
+        return module
+
+    # -- queries ---------------------------------------------------------------------------
+    def endpoint(self, dep: Deployment) -> Endpoint:
+        ep = _handle(dep).endpoint
+        if ep is None:
+            raise HarnessError(f"{dep.id} has no endpoint (not deployed)")
+        return ep
+
+    def pods(self, dep: Deployment) -> list[PodInfo]:
+        h = _handle(dep)
+        out = []
+        for p in h.pods.values():
+            role = h.role_of(h, p) if h.role_of else None
+            out.append(PodInfo(name=p.name, zone=p.zone, role=role, host=p.host, port=p.port,  # type: ignore[arg-type]
+                               alive=p.alive() and not p.frozen))
+        return out
+
+    def inject(self, dep: Deployment, fault: Fault) -> faults.LocalInjection:
+        return faults.inject(_handle(dep), fault)
+
+    def role_changes(self, dep: Deployment) -> list[RoleChange]:
+        h = _handle(dep)
+        if h.engine == "redis":
+            from harness.platforms.local import redis
+
+            return redis.role_changes(h)
+        return sorted(h.role_changes, key=lambda r: r.at_wall)
+
+    # -- teardown --------------------------------------------------------------------------
+    def teardown(self, dep: Deployment) -> None:
+        """Supervisor and controller first (nothing restarts), then every pod; safe twice."""
+        h = _handle(dep)
+        with h.lock:
+            if h.torn_down:
+                return
+            h.torn_down = True
+        for inj in list(h.injections):
+            if inj._timer is not None:
+                inj._timer.cancel()
+        if h.supervisor is not None:
+            h.supervisor.stop()
+        if h.controller is not None:
+            h.controller.stop()
+        threads = [threading.Thread(target=p.stop, args=(self.registry, TEARDOWN_GRACE_S)) for p in h.pods.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        h.events.write("teardown done")
+
+
+def _handle(dep: Deployment) -> LocalHandle:
+    if not isinstance(dep.handle, LocalHandle):
+        raise HarnessError(f"deployment {dep.id} does not belong to the local platform")
+    return dep.handle

@@ -1,0 +1,222 @@
+"""MariaDB pods: one plain server (statefulset) or 2 servers with GTID semi-sync replication
+and a role controller (KubeBlocks' semisync topology).
+
+Passwords reach the server through an init file (0600, under work_dir), never argv. Clients use
+`root@127.0.0.1`, which lacks READ_ONLY ADMIN, so `read_only=ON` fences them the way MySQL's
+`super_read_only` does under KubeBlocks; the controller uses `root@localhost` over the socket.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pymysql
+
+from harness.errors import DeployError
+from harness.platforms.base import ZONES, Endpoint
+from harness.platforms.local.pods import Pod, binary, server_errors, wait_ready
+from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file
+
+DATABASE = "openIM_v3"
+LOG_FILE_SIZE = "16M"  # the same at install time and at start: no redo-log resize on first start
+_VERSION: dict[str, str] = {}
+
+
+def install_template(dest: Path, log_path: Path) -> Path:
+    """An initialised data directory; pods copy it instead of running mariadb-install-db each."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(dest, ignore_errors=True)
+    argv = [binary("mariadb-install-db", "mariadb-server"), "--no-defaults", f"--datadir={dest}", "--skip-test-db",
+            "--user=root", f"--innodb-log-file-size={LOG_FILE_SIZE}", "--innodb-data-file-path=ibdata1:10M:autoextend"]
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise DeployError(f"mariadb-install-db failed: {e}") from e
+    log_path.write_text(out.stdout + out.stderr)
+    if out.returncode != 0:
+        raise DeployError(f"mariadb-install-db failed (exit {out.returncode}): {server_errors(log_path)}")
+    return dest
+
+
+def version() -> str | None:
+    if "v" not in _VERSION:
+        from harness.platforms.local.preflight import binary_version
+
+        _VERSION["v"] = binary_version(binary("mariadbd", "mariadb-server"), r"Ver (\S+?)-MariaDB") or ""
+    return _VERSION["v"] or None
+
+
+def socket_path(handle: LocalHandle, pod: Pod) -> Path:
+    return handle.work_dir / "run" / f"{pod.name}.sock"
+
+
+def server_cnf(handle: LocalHandle, pod: Pod, index: int) -> str:
+    """The pod's my.cnf: replication settings only in kubeblocks mode."""
+    lines = [
+        "[mariadbd]",
+        f"datadir={pod.data_dir}",
+        f"port={pod.port}",
+        "bind-address=127.0.0.1",
+        f"socket={socket_path(handle, pod)}",
+        f"pid-file={handle.work_dir / 'run' / (pod.name + '.pid')}",
+        "user=root",
+        "skip-name-resolve",
+        f"innodb-log-file-size={LOG_FILE_SIZE}",
+        "innodb-data-file-path=ibdata1:10M:autoextend",
+        "innodb-buffer-pool-size=64M",
+        "innodb-flush-log-at-trx-commit=1",
+        "performance-schema=OFF",
+        "max-connections=1000",
+        f"init-file={handle.work_dir / 'conf' / 'init.sql'}",
+    ]
+    if handle.mode == "kubeblocks":
+        s = handle.spec
+        lines += [
+            f"server-id={101 + index}",
+            "log-bin=mysql-bin",
+            "log-slave-updates=ON",
+            "binlog-format=ROW",
+            "sync-binlog=1",
+            "gtid-strict-mode=ON",
+            "read-only=ON",  # the role controller makes only the primary writable
+            "skip-slave-start=ON",  # the role controller points replication at the current primary
+            # only the primary waits for acks: the controller switches it on at promotion (a replica
+            # with it on would make its own applier wait for acks that never come)
+            "rpl-semi-sync-master-enabled=OFF",
+            "rpl-semi-sync-slave-enabled=ON",
+            f"rpl-semi-sync-master-timeout={s.semi_sync_timeout_ms}",
+            "rpl-semi-sync-master-wait-point=AFTER_SYNC",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def init_sql(root_pw: str, repl_pw: str, fenced_clients: bool) -> str:
+    """Runs at every server start, outside the binlog (no GTIDs of its own on any pod)."""
+    lines = [
+        "SET sql_log_bin=0;",
+        f"ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('{root_pw}');",
+        f"CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '{root_pw}';",
+        "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;",
+        f"CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY '{repl_pw}';",
+        "GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN ON *.* TO 'repl'@'127.0.0.1';",
+        f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`;",
+    ]
+    if fenced_clients:
+        lines.append("REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'127.0.0.1';")
+    return "\n".join(lines) + "\n"
+
+
+def _argv(handle: LocalHandle, template: Path, index: int):
+    server = binary("mariadbd", "mariadb-server")
+
+    def build(pod: Pod) -> list[str]:
+        if not (pod.data_dir / "mysql").is_dir():  # first start: the volume is empty
+            shutil.rmtree(pod.data_dir, ignore_errors=True)
+            shutil.copytree(template, pod.data_dir)
+        cnf = handle.work_dir / "conf" / f"{pod.name}.cnf"
+        write_secret_file(cnf, server_cnf(handle, pod, index))
+        return [server, f"--defaults-file={cnf}"]
+
+    return build
+
+
+def admin(handle: LocalHandle, pod: Pod, timeout: float = 1.0) -> pymysql.Connection:
+    """The controller's connection: root over the pod's socket (not fenced by read_only)."""
+    return pymysql.connect(unix_socket=str(socket_path(handle, pod)), user="root",
+                           password=handle.secrets["root"], connect_timeout=timeout, read_timeout=timeout,
+                           write_timeout=timeout, autocommit=True)
+
+
+def query(handle: LocalHandle, pod: Pod, sql: str, timeout: float = 1.0) -> list[dict]:
+    conn = admin(handle, pod, timeout)
+    try:
+        with conn.cursor(pymysql.cursors.DictCursor) as cur:
+            cur.execute(sql)
+            return list(cur.fetchall())
+    finally:
+        conn.close()
+
+
+def deploy(handle: LocalHandle, deadline: float, template: Path) -> Endpoint:
+    handle.secrets["root"] = secrets.token_urlsafe(24)
+    handle.secrets["repl"] = secrets.token_urlsafe(24)
+    kb = handle.mode == "kubeblocks"
+    (handle.work_dir / "run").mkdir(parents=True, exist_ok=True)
+    write_secret_file(handle.work_dir / "conf" / "init.sql", init_sql(handle.secrets["root"], handle.secrets["repl"], kb))
+    pods = [new_pod(handle, f"mysql-{i}", ZONES[i], _argv(handle, template, i)) for i in range(2 if kb else 1)]
+    for p in pods:
+        p.start(handle.registry)
+    for p in pods:
+        wait_ready(p, lambda p=p: bool(query(handle, p, "SELECT 1")), deadline, "accepting connections")
+    if kb:
+        from harness.platforms.local.rolecontroller import RoleController
+
+        primary_file = handle.work_dir / "primary"
+        controller = RoleController(handle, primary_file)
+        handle.controller = controller
+        controller.bootstrap("mysql-0", deadline)
+        controller.start()
+        handle.endpoint = Endpoint(engine="mysql", mode=handle.mode, addresses=tuple((p.host, p.port) for p in pods),
+                                   password=handle.secrets["root"], user="root", database=DATABASE,
+                                   primary_file=str(primary_file))
+    else:
+        handle.endpoint = Endpoint(engine="mysql", mode=handle.mode, addresses=((pods[0].host, pods[0].port),),
+                                   password=handle.secrets["root"], user="root", database=DATABASE)
+    check_write(handle.endpoint, deadline)
+    return handle.endpoint
+
+
+def client(ep: Endpoint, timeout: float = 2.0) -> pymysql.Connection:
+    """A client connection the way the workload makes one: to the Endpoint's current primary."""
+    host, port = ep.primary_address()
+    return pymysql.connect(host=host, port=port, user=ep.user, password=ep.password, database=ep.database,
+                           connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, autocommit=True)
+
+
+def check_write(ep: Endpoint, deadline: float) -> None:
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            conn = client(ep)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("CREATE TABLE IF NOT EXISTS harness_ready (id INT PRIMARY KEY, v INT)")
+                    cur.execute("REPLACE INTO harness_ready VALUES (1, 1)")
+                    cur.execute("SELECT v FROM harness_ready WHERE id=1")
+                    if cur.fetchone() == (1,):
+                        return
+            finally:
+                conn.close()
+        except (pymysql.Error, OSError) as e:
+            last = str(e)
+        time.sleep(0.05)
+    raise DeployError(f"mysql did not take a write before the deadline: {last}")
+
+
+def primary_of(handle: LocalHandle) -> str | None:
+    if handle.controller is not None:
+        return handle.controller.primary
+    return "mysql-0"
+
+
+def role_of(handle: LocalHandle, pod: Pod) -> str | None:
+    """Asks the server: read_only=OFF is the primary, a configured replica is a secondary."""
+    if not pod.alive() or pod.frozen:
+        return None
+    try:
+        ro = query(handle, pod, "SELECT @@read_only AS ro", timeout=0.5)[0]["ro"]
+    except (pymysql.Error, OSError):
+        return None
+    return "secondary" if ro else "primary"
+
+
+def after_thaw(handle: LocalHandle, pod: Pod) -> None:
+    """A thawed old primary is fenced at once, before the next probe period."""
+    if handle.controller is not None:
+        handle.controller.fence_if_stale(pod.name)
+

@@ -1,0 +1,294 @@
+"""A role controller that behaves like KubeBlocks' for MySQL semisync.
+
+Probe every `role_probe_period_s` (1 s connect/query timeout); after
+`role_probe_failure_threshold` failed probes of the primary, promote the most advanced replica
+(GTID position), publish it in the primary file (KubeBlocks' role-selector Service), record the
+change. A pod that is not the primary is fenced (read_only, client connections killed) and
+rejoined as a replica of the primary (CHANGE MASTER ... MASTER_USE_GTID).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pymysql
+
+from harness.errors import DeployError
+from harness.platforms.base import RoleChange
+from harness.platforms.local import mariadb
+from harness.platforms.local.state import LocalHandle
+
+PROBE_TIMEOUT_S = 1.0
+ADMIN_TIMEOUT_S = 5.0  # STOP SLAVE may wait for a thread to finish its connect attempt
+REJOIN_BACKOFF_S = 2.0
+CATCH_UP_S = 5.0
+
+
+@dataclass(frozen=True)
+class Status:
+    """What one probe saw."""
+
+    read_only: bool
+    gtid: dict[int, int]  # domain -> seq of gtid_current_pos
+    master_port: int | None
+    io_running: str
+    sql_running: str
+
+
+def parse_gtid(text: str) -> dict[int, int]:
+    """Pure: '0-101-57,1-5-3' -> {0: 57, 1: 3}."""
+    out: dict[int, int] = {}
+    for part in (text or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        domain, _, seq = part.split("-")
+        out[int(domain)] = max(out.get(int(domain), 0), int(seq))
+    return out
+
+
+def most_advanced(candidates: dict[str, dict[int, int]]) -> str:
+    """Pure: the candidate whose GTID position is furthest (ties: the lowest pod name)."""
+    return max(sorted(candidates), key=lambda n: (sum(candidates[n].values()), -int(n.rsplit("-", 1)[-1])))
+
+
+def caught_up(received: str, applied: str) -> bool:
+    """Pure: every GTID the IO thread received has been applied by the SQL thread."""
+    done = parse_gtid(applied)
+    return all(done.get(d, 0) >= seq for d, seq in parse_gtid(received).items())
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+class RoleController:
+    def __init__(self, handle: LocalHandle, primary_file: Path):
+        self.handle = handle
+        self.primary_file = primary_file
+        self.primary: str | None = None
+        self.failures = 0
+        self._stop = threading.Event()
+        self._lock = threading.RLock()
+        self._last_rejoin: dict[str, float] = {}
+        self._thread = threading.Thread(target=self._run, name=f"rolectl-{handle.id}", daemon=True)
+        self._pool = ThreadPoolExecutor(max_workers=len(handle.pods) or 1, thread_name_prefix=f"probe-{handle.id}")
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def bootstrap(self, primary: str, deadline: float) -> None:
+        """Initial roles: `primary` writable, the others replicating from it."""
+        with self._lock:
+            self.primary = primary
+            for name in self.handle.pods:
+                if name != primary:
+                    self._rejoin(name)
+            for name in self.handle.pods:
+                if name != primary:
+                    self._wait_replicating(name, deadline)
+            self._make_primary(primary)
+            self._publish(primary)
+        self.handle.events.write(f"role-controller: bootstrap primary={primary}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.handle.spec.role_probe_period_s):
+            try:
+                self.tick()
+            except Exception as e:  # noqa: BLE001 - a controller keeps reconciling
+                self.handle.events.write(f"role-controller: error {type(e).__name__}: {e}")
+
+    # -- one reconcile round -----------------------------------------------------------------
+    def tick(self) -> None:
+        names = list(self.handle.pods)
+        futures = {n: self._pool.submit(self.probe, n) for n in names}
+        statuses = {n: f.result() for n, f in futures.items()}
+        if self._stop.is_set():
+            return
+        with self._lock:
+            primary = self.primary
+            if primary is None:
+                return
+            if statuses[primary] is None:
+                self.failures += 1
+                if self.failures >= self.handle.spec.role_probe_failure_threshold:
+                    self._failover(statuses)
+            else:
+                self.failures = 0
+                if statuses[primary].read_only:  # restarted in place before any failover
+                    self._make_primary(primary)
+                    self.handle.events.write(f"role-controller: {primary} back in place; writable again")
+            for name, st in statuses.items():
+                if name != self.primary and st is not None:
+                    self._reconcile_replica(name, st)
+
+    def probe(self, name: str) -> Status | None:
+        pod = self.handle.pods[name]
+        if not pod.alive():
+            return None
+        try:
+            conn = mariadb.admin(self.handle, pod, PROBE_TIMEOUT_S)
+            try:
+                with conn.cursor(pymysql.cursors.DictCursor) as cur:
+                    cur.execute("SELECT @@read_only AS ro, @@gtid_current_pos AS pos")
+                    row = cur.fetchone()
+                    cur.execute("SHOW SLAVE STATUS")
+                    slave = cur.fetchone() or {}
+            finally:
+                conn.close()
+        except (pymysql.Error, OSError):
+            return None
+        return Status(read_only=bool(row["ro"]), gtid=parse_gtid(row["pos"]),
+                      master_port=int(slave["Master_Port"]) if slave.get("Master_Port") else None,
+                      io_running=str(slave.get("Slave_IO_Running", "No")),
+                      sql_running=str(slave.get("Slave_SQL_Running", "No")))
+
+    # -- actions -----------------------------------------------------------------------------
+    def _failover(self, statuses: dict[str, Status | None]) -> None:
+        old = self.primary
+        candidates = {n: st.gtid for n, st in statuses.items() if n != old and st is not None}
+        if not candidates:
+            self.handle.events.write(f"role-controller: primary {old} down and no replica answers")
+            return
+        new = most_advanced(candidates)
+        self.handle.events.write(f"role-controller: primary {old} failed {self.failures} probes; promoting {new}")
+        try:
+            self._promote(new)
+        except (pymysql.Error, OSError) as e:
+            self.handle.events.write(f"role-controller: promoting {new} failed: {e}")
+            return
+        self.primary = new
+        self.failures = 0
+        self._publish(new)
+        self.handle.role_changes.append(RoleChange(at_wall=time.time(), new_primary=new,
+                                                   source="role-controller promote"))
+        self.handle.events.write(f"role-controller: promoted {new} (was {old})")
+
+    def _promote(self, name: str) -> None:
+        """Apply what was received (no acknowledged write left behind), then stop replicating."""
+        pod = self.handle.pods[name]
+        mariadb.query(self.handle, pod, "STOP SLAVE IO_THREAD", ADMIN_TIMEOUT_S)
+        deadline = time.monotonic() + CATCH_UP_S
+        while time.monotonic() < deadline:
+            rows = mariadb.query(self.handle, pod, "SHOW SLAVE STATUS", PROBE_TIMEOUT_S)
+            s = rows[0] if rows else {}
+            applied = mariadb.query(self.handle, pod, "SELECT @@gtid_slave_pos AS pos", PROBE_TIMEOUT_S)[0]["pos"]
+            if not s or s.get("Slave_SQL_Running") != "Yes" or caught_up(str(s.get("Gtid_IO_Pos", "")), applied):
+                break
+            time.sleep(0.02)
+        for sql in ("STOP SLAVE", "RESET SLAVE ALL"):
+            mariadb.query(self.handle, pod, sql, ADMIN_TIMEOUT_S)
+        self._make_primary(name)
+
+    def _make_primary(self, name: str) -> None:
+        """Semi-sync source on, then writable."""
+        self._sql(name, "SET GLOBAL rpl_semi_sync_master_enabled=ON")
+        self._sql(name, "SET GLOBAL read_only=OFF")
+
+    def _publish(self, name: str) -> None:
+        pod = self.handle.pods[name]
+        write_atomic(self.primary_file, f"{pod.host}:{pod.port}\n")
+
+    def fence(self, name: str) -> None:
+        """read_only (clients lack READ_ONLY ADMIN) and their connections killed."""
+        pod = self.handle.pods[name]
+        conn = mariadb.admin(self.handle, pod, PROBE_TIMEOUT_S)
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SET GLOBAL read_only=ON")
+                cur.execute("SELECT ID FROM information_schema.PROCESSLIST "
+                            "WHERE USER='root' AND HOST LIKE '127.0.0.1:%' AND ID <> CONNECTION_ID()")
+                for (cid,) in cur.fetchall():
+                    try:
+                        cur.execute(f"KILL CONNECTION {int(cid)}")
+                    except pymysql.Error:
+                        pass  # already gone
+        finally:
+            conn.close()
+        self.handle.events.write(f"role-controller: fenced {name} (read_only, client connections killed)")
+
+    def fence_if_stale(self, name: str) -> None:
+        """Called right after a SIGCONT: an old primary must stop taking writes at once."""
+        with self._lock:
+            if name == self.primary:
+                return
+            deadline = time.monotonic() + 3.0
+            while time.monotonic() < deadline:
+                try:
+                    self.fence(name)
+                    return
+                except (pymysql.Error, OSError):
+                    time.sleep(0.02)
+
+    def _reconcile_replica(self, name: str, st: Status) -> None:
+        primary_port = self.handle.pods[self.primary].port  # type: ignore[index]
+        if not st.read_only:
+            try:
+                self.fence(name)
+            except (pymysql.Error, OSError) as e:
+                self.handle.events.write(f"role-controller: fencing {name} failed: {e}")
+                return
+        healthy = st.master_port == primary_port and st.io_running in ("Yes", "Connecting", "Preparing") \
+            and st.sql_running == "Yes"
+        if healthy:
+            return
+        if time.monotonic() - self._last_rejoin.get(name, 0.0) < REJOIN_BACKOFF_S:
+            return
+        self._rejoin(name)
+
+    def _rejoin(self, name: str) -> None:
+        self._last_rejoin[name] = time.monotonic()
+        primary = self.handle.pods[self.primary]  # type: ignore[index]
+        pod = self.handle.pods[name]
+        try:
+            conn = mariadb.admin(self.handle, pod, PROBE_TIMEOUT_S)
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SET GLOBAL read_only=ON")
+                    cur.execute("SET GLOBAL rpl_semi_sync_master_enabled=OFF")
+                    cur.execute("STOP SLAVE")
+                    cur.execute("SET GLOBAL gtid_slave_pos=@@gtid_binlog_pos")
+                    cur.execute(
+                        "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER='repl', MASTER_PASSWORD=%s, "
+                        "MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+                        (primary.host, primary.port, self.handle.secrets["repl"]),
+                    )
+                    cur.execute("START SLAVE")
+            finally:
+                conn.close()
+        except (pymysql.Error, OSError) as e:
+            self.handle.events.write(f"role-controller: rejoining {name} to {primary.name} failed: {e}")
+            return
+        self.handle.events.write(f"role-controller: {name} rejoined as replica of {primary.name}")
+
+    def _wait_replicating(self, name: str, deadline: float) -> None:
+        pod = self.handle.pods[name]
+        last = ""
+        while time.monotonic() < deadline:
+            st = self.probe(name)
+            if st and st.io_running == "Yes" and st.sql_running == "Yes":
+                return
+            try:
+                rows = mariadb.query(self.handle, pod, "SHOW SLAVE STATUS")
+                last = str((rows[0] if rows else {}).get("Last_IO_Error", ""))
+            except (pymysql.Error, OSError) as e:
+                last = str(e)
+            time.sleep(0.05)
+        raise DeployError(f"{name} did not start replicating: {last}")
+
+    def _sql(self, name: str, sql: str) -> None:
+        mariadb.query(self.handle, self.handle.pods[name], sql, PROBE_TIMEOUT_S)

@@ -1,0 +1,86 @@
+"""The private state of one local deployment (`Deployment.handle`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.platforms.base import DeploySpec, Endpoint, RoleChange
+from harness.platforms.local.pods import Pod
+from harness.procs import ProcessRegistry
+
+
+@dataclass
+class EventLog:
+    """Per-deployment events (pod died / restarted, promotions, fences) under the run directory."""
+
+    path: Path
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def write(self, message: str) -> None:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as f:
+                f.write(f"{stamp} {now:.3f} {message}\n")
+
+
+@dataclass
+class LocalHandle:
+    """Pods, secrets and helper threads of one deployment."""
+
+    id: str
+    engine: str
+    mode: str
+    spec: DeploySpec
+    registry: ProcessRegistry
+    log_dir: Path
+    work_dir: Path
+    events: EventLog
+    pods: dict[str, Pod] = field(default_factory=dict)
+    down_zones: set[str] = field(default_factory=set)
+    endpoint: Endpoint | None = None
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    supervisor: Any = None
+    controller: Any = None  # mysql kubeblocks: the role controller
+    injections: list[Any] = field(default_factory=list)
+    role_changes: list[RoleChange] = field(default_factory=list)
+    # engine hooks
+    primary_of: Callable[[LocalHandle], str | None] | None = None
+    role_of: Callable[[LocalHandle, Pod], str | None] | None = None
+    after_thaw: Callable[[LocalHandle, Pod], None] | None = None
+    torn_down: bool = False
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def data_pods(self) -> list[Pod]:
+        return [p for p in self.pods.values() if p.kind == "data"]
+
+    def pod_by_port(self, port: int) -> Pod | None:
+        return next((p for p in self.pods.values() if p.port == port), None)
+
+
+def new_pod(handle: LocalHandle, name: str, zone: str, build_argv: Callable[[Pod], list[str]],
+            kind: str = "data") -> Pod:
+    """A pod with a fresh free port, its volume under work_dir and its log under the run directory."""
+    from harness.platforms.local.pods import free_port
+
+    pod = Pod(name=name, zone=zone, port=free_port(), data_dir=handle.work_dir / name,
+              log_path=handle.log_dir / f"{name}.log", build_argv=build_argv, kind=kind)
+    handle.pods[name] = pod
+    return pod
+
+
+def write_secret_file(path: Path, text: str) -> Path:
+    """A 0600 file: passwords go to servers through files, never argv (ps shows argv)."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    return path

@@ -1,0 +1,95 @@
+"""Shared fixtures: a process registry that proves, by pid, that nothing it started outlives a
+test; the local platform on it; a DeploySpec with short timings for tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.platforms.base import DeploySpec
+from harness.procs import ProcessRegistry, is_alive
+
+
+def assert_nothing_alive(records) -> None:
+    alive = [f"{r.name} (pid {r.pid})" for r in records if is_alive(r.pid, r.start_ticks)]
+    assert not alive, f"processes still alive after teardown: {', '.join(alive)}"
+
+
+class TrackingRegistry(ProcessRegistry):
+    """A ProcessRegistry that also remembers every process it ever started (for the pid check)."""
+
+    def __init__(self, state_file: Path, run_id: str):
+        self.started = []
+        super().__init__(state_file, run_id)
+
+    def spawn(self, argv, name, log_path=None, env=None, cwd=None):
+        proc = super().spawn(argv, name, log_path=log_path, env=env, cwd=cwd)
+        rec = next((r for r in self.records() if r.pid == proc.pid), None)
+        if rec is not None:
+            self.started.append(rec)
+        return proc
+
+
+@pytest.fixture
+def registry(tmp_path: Path):
+    reg = TrackingRegistry(tmp_path / "state" / "test.json", "test")
+    yield reg
+    reg.stop_all(grace_s=2.0)
+    assert_nothing_alive(reg.started)
+
+
+@pytest.fixture
+def fast_spec() -> DeploySpec:
+    """KubeBlocks' shape with short timings, so a failover takes seconds, not tens of seconds."""
+    return DeploySpec(
+        restart_delay_s=1.0,
+        sentinel_down_after_ms=1500,
+        sentinel_failover_timeout_ms=5000,
+        sentinel_quorum=2,
+        role_probe_period_s=0.3,
+        role_probe_failure_threshold=2,
+        semi_sync_timeout_ms=1000,
+        ready_timeout_s=60.0,
+    )
+
+
+@pytest.fixture
+def local_platform(registry, tmp_path: Path):
+    from harness.platforms.local import LocalPlatform
+
+    platform = LocalPlatform(registry, tmp_path / "run", tmp_path / "work")
+    deployments = []
+    orig = platform.deploy
+
+    def deploy(engine, mode, spec):
+        dep = orig(engine, mode, spec)
+        deployments.append(dep)
+        return dep
+
+    platform.deploy = deploy  # type: ignore[method-assign]
+    yield platform
+    for dep in deployments:
+        platform.teardown(dep)
+
+
+def wait_for(check, timeout: float, what: str, interval: float = 0.05):
+    """Polls `check()` until it returns a truthy value (returned); fails saying what did not happen."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except Exception as e:  # noqa: BLE001 - not yet
+            last = e
+        time.sleep(interval)
+    pytest.fail(f"{what} did not happen within {timeout} s (last error: {last!r})")
+
+
+@pytest.fixture
+def poll():
+    return wait_for
