@@ -84,7 +84,8 @@ def cmd_cleanup(_: argparse.Namespace) -> int:
         print("cleanup: nothing left behind")
     for lo in done:
         names = ", ".join(f"{r.name} (pid {r.pid})" for r in lo.alive) or "no live processes"
-        print(f"cleanup: run {lo.run_id}: stopped {names}; removed {len(lo.paths)} temp dir(s)")
+        undone = "".join(f"; ran `{' '.join(argv)}`" for argv in lo.undo.values())
+        print(f"cleanup: run {lo.run_id}: stopped {names}; removed {len(lo.paths)} temp dir(s){undone}")
     return 0
 
 

@@ -67,6 +67,7 @@ class ProcessRegistry:
         self._records: dict[int, ProcessRecord] = {}
         self._popens: dict[int, subprocess.Popen] = {}
         self._paths: list[str] = []
+        self._undo: dict[str, list[str]] = {}  # label -> command that removes an external resource
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
         self._write()
 
@@ -78,6 +79,7 @@ class ProcessRegistry:
             "owner_start_ticks": process_start_ticks(os.getpid()),
             "processes": [asdict(r) for r in self._records.values()],
             "paths": list(self._paths),
+            "undo": dict(self._undo),
         }
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1))
@@ -87,6 +89,17 @@ class ProcessRegistry:
         """A temporary directory (data volumes, secrets) to delete at cleanup."""
         with self._lock:
             self._paths.append(str(path))
+            self._write()
+
+    def add_undo(self, label: str, argv: Sequence[str]) -> None:
+        """An external resource (e.g. a kind cluster) and the command that removes it, for cleanup."""
+        with self._lock:
+            self._undo[label] = list(argv)
+            self._write()
+
+    def remove_undo(self, label: str) -> None:
+        with self._lock:
+            self._undo.pop(label, None)
             self._write()
 
     def spawn(
@@ -201,6 +214,7 @@ class Leftover:
     run_id: str
     alive: list[ProcessRecord]
     paths: list[str]
+    undo: dict[str, list[str]]
 
 
 def find_leftovers(state_dir: Path) -> list[Leftover]:
@@ -216,7 +230,9 @@ def find_leftovers(state_dir: Path) -> list[Leftover]:
         if is_alive(data.get("owner_pid", -1), data.get("owner_start_ticks")):
             continue  # a run in progress, not a leftover
         alive = [ProcessRecord(**r) for r in data.get("processes", []) if is_alive(r["pid"], r.get("start_ticks"))]
-        found.append(Leftover(sf, data.get("run_id", sf.stem), alive, list(data.get("paths", []))))
+        found.append(
+            Leftover(sf, data.get("run_id", sf.stem), alive, list(data.get("paths", [])), dict(data.get("undo", {})))
+        )
     return found
 
 
@@ -231,5 +247,10 @@ def cleanup_leftovers(state_dir: Path) -> list[Leftover]:
             t.join()
         for p in lo.paths:
             shutil.rmtree(p, ignore_errors=True)
+        for argv in lo.undo.values():
+            try:
+                subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=300)
+            except (OSError, subprocess.TimeoutExpired):
+                pass  # best effort: `harness cleanup` prints what it tried
         lo.state_file.unlink(missing_ok=True)
     return leftovers

@@ -77,3 +77,24 @@ def test_a_live_run_is_not_a_leftover(tmp_path):
     finally:
         reg.close()
     assert not is_alive(proc.pid)
+
+
+def test_cleanup_runs_the_undo_command_of_an_external_resource(tmp_path):
+    """A kind cluster left by a SIGKILLed run is deleted by `harness cleanup` through its recorded command."""
+    state = tmp_path / "state"
+    marker = tmp_path / "cluster-deleted"
+    script = textwrap.dedent(f"""
+        import os, signal
+        from pathlib import Path
+        from harness.procs import ProcessRegistry
+        reg = ProcessRegistry(Path({str(state / 'dead.json')!r}), 'kind-run')
+        reg.add_undo('kind-cluster:openim-poc', ['touch', {str(marker)!r}])
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=30)
+    [lo] = find_leftovers(state)
+    assert lo.undo == {"kind-cluster:openim-poc": ["touch", str(marker)]}
+    assert not marker.exists()
+    cleanup_leftovers(state)
+    assert marker.exists()
+    assert find_leftovers(state) == []

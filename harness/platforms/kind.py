@@ -27,6 +27,7 @@ from harness.platforms.tools import (
     docker_engine_check,
     tool_check,
 )
+from harness.procs import ProcessRegistry
 
 KIND_NETWORK = "kind"  # kind's fixed Docker network name
 CREATE_WAIT = "180s"  # control plane Ready on a 2-core laptop
@@ -50,7 +51,7 @@ class KindPlatform(KubernetesPlatform):
         run_dir: Path = Path("."),
         settings: KindSettings | None = None,
         *,
-        registry: object = None,
+        registry: ProcessRegistry | None = None,
         work_dir: Path | None = None,
     ):
         self.kind_settings = settings or KindSettings()
@@ -66,6 +67,7 @@ class KindPlatform(KubernetesPlatform):
             tools_dir=self.kind_settings.tools_dir,
         )
         super().__init__(runner, run_dir, cluster)
+        self._registry = registry
         self._created = False
 
     def preflight(self) -> list[Check]:
@@ -100,6 +102,9 @@ class KindPlatform(KubernetesPlatform):
             self.run_dir.mkdir(parents=True, exist_ok=True)
             config_path.write_text(text)
         self.runner.note(f"kind config ({config_path}):\n" + "\n".join("#   " + line for line in text.splitlines()))
+        delete_argv = [self._tool("kind"), "delete", "cluster", "--name", name]
+        if self._registry is not None and not self.runner.dry_run:
+            self._registry.add_undo(f"kind-cluster:{name}", delete_argv)  # a SIGKILLed run leaves it to cleanup
         self.runner.run(
             [self._tool("kind"), "create", "cluster", "--name", name, "--config", str(config_path),
              "--kubeconfig", str(self.settings.kubeconfig), "--wait", CREATE_WAIT],
@@ -126,6 +131,8 @@ class KindPlatform(KubernetesPlatform):
             timeout_s=300,
         )  # fmt: skip
         self._created = False
+        if self._registry is not None and not self.runner.dry_run:
+            self._registry.remove_undo(f"kind-cluster:{self.kind_settings.cluster_name}")
 
     def zone_nodes(self, zone: str) -> list[str]:
         """The zone's node containers (kind names each node container after its node)."""
