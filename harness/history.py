@@ -1,0 +1,163 @@
+"""Streaming per-op history: every op as `invoke` then `ok` / `fail` / `info`, one JSON line each.
+
+Jepsen's meaning: `ok` took effect, `fail` certainly did not, `info` may or may not have (a timeout
+or a dropped connection during a write). Lines are written as they happen and never kept, so a
+writer's memory is flat however long the run; readers stream the files the same way.
+
+Line shapes (all times: `t_us` = time.monotonic_ns()//1000, system-wide on Linux; `wall` = unix s):
+    {"type":"invoke","op":7,"p":"w0-u3","f":"send_message","w":1,"t_us":..,"wall":..}
+    {"type":"ok","op":7,"p":"w0-u3","f":"send_message","w":1,"t_us":..,"wall":..,"inv_us":..,
+     "value":{"stream":"si_..","seq":12,"id":"..."}}
+    {"type":"fail"|"info", ..., "error":"TimeoutError: ..."}
+`w` is 1 for ops that write (the ones availability and read-back are about). A completion line
+repeats what the checker needs, so a checker never has to join it with its invoke.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+OUTCOMES = ("ok", "fail", "info")
+FLUSH_EVERY_S = 0.25  # at most this much history is lost when a worker is SIGKILLed
+
+
+def now_us() -> int:
+    return time.monotonic_ns() // 1000
+
+
+class HistoryWriter:
+    """Appends op records to one JSON-lines file. One writer per process; not thread-safe
+    (greenlets of one gevent hub never interleave inside `write`)."""
+
+    def __init__(self, path: Path, op_id_base: int = 0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] | None = open(self.path, "a", buffering=1 << 16)  # noqa: SIM115
+        self._next = op_id_base
+        self._last_flush = time.monotonic()
+        self._open: dict[int, tuple[str, str, int, int]] = {}  # op -> (process, f, write, invoke_us)
+
+    def invoke(self, process: str, f: str, write: bool) -> int:
+        op = self._next
+        self._next += 1
+        t = now_us()
+        self._open[op] = (process, f, int(write), t)
+        self._emit({"type": "invoke", "op": op, "p": process, "f": f, "w": int(write), "t_us": t, "wall": time.time()})
+        return op
+
+    def complete(self, op: int, outcome: str, value: dict[str, Any] | None = None, error: str | None = None) -> int:
+        """Records the outcome; returns the op's latency in µs."""
+        if outcome not in OUTCOMES:
+            raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
+        process, f, w, inv = self._open.pop(op)
+        t = now_us()
+        rec: dict[str, Any] = {"type": outcome, "op": op, "p": process, "f": f, "w": w, "t_us": t,
+                               "wall": time.time(), "inv_us": inv}
+        if value:
+            rec["value"] = value
+        if error:
+            rec["error"] = error[:300]
+        self._emit(rec)
+        return t - inv
+
+    @property
+    def open_ops(self) -> int:
+        return len(self._open)
+
+    def _emit(self, rec: dict[str, Any]) -> None:
+        if self._fh is None:
+            raise RuntimeError("history writer is closed")
+        self._fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        now = time.monotonic()
+        if now - self._last_flush >= FLUSH_EVERY_S:
+            self._fh.flush()
+            self._last_flush = now
+
+    def flush(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.flush()
+            self._fh.close()
+            self._fh = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A finished op, as the checker sees it."""
+
+    outcome: str  # ok | fail | info
+    op: int
+    process: str
+    f: str
+    write: bool
+    invoke_us: int
+    complete_us: int
+    value: dict[str, Any] | None
+    error: str | None
+
+    @property
+    def latency_us(self) -> int:
+        return self.complete_us - self.invoke_us
+
+
+def iter_records(paths: Iterable[Path]) -> Iterator[dict[str, Any]]:
+    """Every record of every file, streamed. A torn last line (a killed writer) is skipped;
+    a malformed line elsewhere raises ValueError naming file and line."""
+    for path in paths:
+        with open(path) as fh:
+            pending: str | None = None
+            for lineno, line in enumerate(fh, 1):
+                if pending is not None:
+                    raise ValueError(f"{path}:{lineno - 1}: malformed history line")
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    pending = line
+            # a torn final line is what a SIGKILL leaves: tolerated
+
+
+def iter_completions(paths: Iterable[Path]) -> Iterator[Completion]:
+    for r in iter_records(paths):
+        if r["type"] == "invoke":
+            continue
+        yield Completion(r["type"], r["op"], r["p"], r["f"], bool(r["w"]), r["inv_us"], r["t_us"],
+                         r.get("value"), r.get("error"))
+
+
+def unfinished_invokes(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Invokes with no completion line (the writer died mid-op): their outcome is unknown."""
+    open_: dict[tuple[str, int], dict[str, Any]] = {}
+    for path in paths:
+        for r in iter_records([path]):
+            key = (str(path), r["op"])
+            if r["type"] == "invoke":
+                open_[key] = r
+            else:
+                open_.pop(key, None)
+    return list(open_.values())
+
+
+@dataclass(frozen=True)
+class AckedWrite:
+    """An acknowledged write: what the read-back must find. `seq` is None for streams without one."""
+
+    stream: str
+    id: str
+    seq: int | None
+    ack_us: int
+
+
+def acked_writes(paths: Iterable[Path]) -> Iterator[AckedWrite]:
+    """Streams the acknowledged writes out of the history files."""
+    for c in iter_completions(paths):
+        if c.outcome == "ok" and c.write and c.value and "stream" in c.value:
+            v = c.value
+            yield AckedWrite(v["stream"], str(v["id"]), v.get("seq"), c.complete_us)

@@ -1,0 +1,110 @@
+"""What every engine client offers the Locust users, the benchmark and the tests.
+
+An engine client is plain, blocking client code (no Locust). `run(op, actor, partial)` performs
+one op for one simulated user and returns the value the checker needs; on error it raises, and
+`partial` holds what was already known (e.g. the seq allocated before the write failed).
+`classify(exc, write)` turns an exception into Jepsen's `fail` (certainly no effect) or `info`
+(outcome unknown: the request may have reached the server).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness.errors import HarnessError
+from harness.workload.model import Conversation, SeedInfo, conversations_of, text_pool
+
+
+class NotApplied(Exception):
+    """Raised by an engine client when an op failed before anything could take effect
+    (e.g. a transaction that never reached COMMIT): always classified `fail`."""
+
+    def __init__(self, cause: BaseException):
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+@dataclass
+class Actor:
+    """One simulated OpenIM user of one load worker: who it is, what it can talk in, its RNG."""
+
+    uid: str
+    process: str  # history process name, e.g. "w0-u3"
+    rng: random.Random
+    convs: list[Conversation]
+    friends: list[str]
+    groups: list[str]
+    texts: tuple[str, ...]
+    msg_prefix: str
+    _counter: int = field(default=0)
+
+    def next_msg_id(self) -> str:
+        """Globally unique client_msg_id: worker/user prefix + a counter."""
+        self._counter += 1
+        return f"{self.msg_prefix}-{self._counter}"
+
+    def pick_conv(self) -> Conversation:
+        return self.rng.choice(self.convs)
+
+
+def make_actor(info: SeedInfo, index: int, worker: int, seed: int) -> Actor:
+    """The actor for user slot `index` of worker `worker` (deterministic for a seed)."""
+    rng = random.Random(seed * 1_000_003 + worker * 10_007 + index)
+    uid = info.users[(worker * 7919 + index) % len(info.users)]
+    convs = conversations_of(info, uid) or list(info.conversations[:1])
+    if not convs:
+        raise HarnessError("seed info has no conversations: seed the data set before starting load")
+    friends = [b for a, b in info.friends if a == uid]
+    groups = [g for g, members in info.groups if uid in members]
+    return Actor(uid, f"w{worker}-u{index}", rng, convs, friends, groups, text_pool(rng, 8),
+                 f"{seed}w{worker}u{index}")
+
+
+class EngineClient(Protocol):
+    engine: str
+    ops: Mapping[str, bool]  # op name -> writes?
+
+    def run(self, op: str, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]: ...
+
+    def classify(self, exc: BaseException, write: bool) -> str: ...
+
+    def warm(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_mix(mix: Mapping[str, float], ops: Mapping[str, bool], engine: str) -> None:
+    """Bad weights -> one clear line."""
+    if not mix:
+        raise HarnessError(f"{engine}: empty op mix; accepted ops: {', '.join(ops)}")
+    bad = [o for o in mix if o not in ops]
+    if bad:
+        raise HarnessError(f"{engine}: unknown op {', '.join(bad)}; accepted: {', '.join(ops)}")
+    if any(not isinstance(w, (int, float)) or w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
+        raise HarnessError(f"{engine}: op weights must be >= 0 with a positive sum, got {dict(mix)}")
+
+
+def op_picker(mix: Mapping[str, float], rng: random.Random) -> Callable[[], str]:
+    names = [o for o, w in mix.items() if w > 0]
+    weights = [mix[o] for o in names]
+    return lambda: rng.choices(names, weights)[0]
+
+
+def client_for(engine: str, endpoint: Any, op_timeout_s: float) -> EngineClient:
+    """The engine client for an endpoint. Imports lazily: pymongo only when mongodb is asked for."""
+    if engine == "redis":
+        from harness.workload.redis import RedisClient
+
+        return RedisClient(endpoint, op_timeout_s)
+    if engine == "mysql":
+        from harness.workload.mysql import MysqlClient
+
+        return MysqlClient(endpoint, op_timeout_s)
+    if engine == "mongodb":
+        from harness.workload.mongodb import MongoClientOps
+
+        return MongoClientOps(endpoint, op_timeout_s)
+    raise HarnessError(f"unknown engine {engine!r}; accepted: redis, mysql, mongodb")

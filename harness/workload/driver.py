@@ -1,0 +1,216 @@
+"""Starts, watches and stops the load: Locust worker processes, spawned through the registry.
+
+The orchestrator imports this module, never `locust`: each worker is a separate
+`python -m harness.workload.worker` process (gevent's monkey-patching stays there).
+Each worker writes its own history file (`history-w<N>.jsonl`); `LoadRun.history_paths` lists
+them all and the checker reads them together (op ids are unique across workers).
+All workers start their users at one common monotonic instant (`load_start_us`), so the
+offered load and the windows are the same for every mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.history import now_us
+from harness.platforms.base import ENGINES, Endpoint
+from harness.procs import ProcessRegistry, is_alive
+from harness.workload.base import check_mix
+from harness.workload.model import SeedInfo, SeedSize, plan_seed
+
+WORKER_START_GRACE_S = 3.0  # importing locust + connecting takes ~1 s per worker on a busy 2-core box
+
+
+def _engine_ops(engine: str) -> Mapping[str, bool]:
+    if engine == "redis":
+        from harness.workload.redis import OPS
+    elif engine == "mysql":
+        from harness.workload.mysql import OPS
+    elif engine == "mongodb":
+        from harness.workload.mongodb import OPS
+    else:
+        raise HarnessError(f"unknown engine {engine!r}; accepted: {', '.join(ENGINES)}")
+    return OPS
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    engine: str
+    mix: Mapping[str, float]  # op name -> weight, e.g. {"send_message": 8, "login": 1, "sync": 1}
+    rate_ops_s: float  # offered load, total over all users (constant throughput)
+    users: int
+    duration_s: float
+    seed: int
+    workers: int = 1  # load processes
+    op_timeout_s: float = 1.0  # driver timeouts well below failover times
+
+    def validate(self) -> None:
+        """Bad values -> one clear HarnessError line."""
+        check_mix(self.mix, _engine_ops(self.engine), self.engine)
+        if not (self.rate_ops_s > 0):
+            raise HarnessError(f"load: rate_ops_s must be > 0, got {self.rate_ops_s}")
+        if self.users < 1 or self.workers < 1 or self.workers > self.users:
+            raise HarnessError(f"load: need users >= workers >= 1, got users={self.users} workers={self.workers}")
+        if not (self.duration_s > 0) or not (0 < self.op_timeout_s <= 30):
+            raise HarnessError(f"load: duration_s > 0 and 0 < op_timeout_s <= 30 required, got {self.duration_s}, {self.op_timeout_s}")
+
+
+def seed_data(endpoint: Endpoint, engine: str, size: SeedSize, seed: int) -> SeedInfo:
+    """Creates the initial data set (users, friends, groups, conversations) on the primary."""
+    info = plan_seed(engine, size, seed)
+    if engine == "redis":
+        from harness.workload.redis import seed as do_seed
+    elif engine == "mysql":
+        from harness.workload.mysql import seed as do_seed
+    elif engine == "mongodb":
+        from harness.workload.mongodb import seed as do_seed
+    else:
+        raise HarnessError(f"unknown engine {engine!r}; accepted: {', '.join(ENGINES)}")
+    do_seed(endpoint, info)
+    return info
+
+
+@dataclass(frozen=True)
+class LoadProgress:
+    ok_per_s: int  # over the last complete second, all workers
+    failed_per_s: int  # fail + info over the last complete second
+    invokes: int
+    ok: int
+    failed: int
+    unknown: int
+    workers_alive: int
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    """Offered vs achieved. `load_start_us`/`load_end_us` are the checker's load window."""
+
+    offered_ops_s: float
+    attempted_ops_s: float  # invokes / duration: below offered when users were blocked (closed loop)
+    ok_ops_s: float
+    invokes: int
+    ok: int
+    failed: int
+    unknown: int
+    load_start_us: int
+    load_end_us: int
+    duration_s: float
+    peak_rss_mb: float  # the largest worker's peak RSS
+    workers: list[dict[str, Any]] = field(default_factory=list)
+
+
+class LoadWorkerError(HarnessError):
+    """A load worker crashed or never reported; the message points at its log."""
+
+
+class LoadRun:
+    """Handle of a running load. `stop()` is idempotent and safe after `wait()`."""
+
+    def __init__(self, spec: LoadSpec, out_dir: Path, registry: ProcessRegistry, log_path: Path,
+                 start_at_us: int, workers: list[dict[str, Any]]):
+        self.spec = spec
+        self.out_dir = out_dir
+        self.registry = registry
+        self.log_path = log_path
+        self.load_start_us = start_at_us
+        self._workers = workers  # cfg + "proc"
+        self.history_paths: list[Path] = [Path(w["history_path"]) for w in workers]
+        self._summary: LoadSummary | None = None
+
+    def progress(self) -> LoadProgress:
+        tot = dict.fromkeys(("ok_last_s", "failed_last_s", "invokes", "ok", "failed", "unknown"), 0)
+        for w in self._workers:
+            try:
+                data = json.loads(Path(w["progress_path"]).read_text())
+            except (OSError, ValueError):
+                continue
+            for k in tot:
+                tot[k] += int(data.get(k, 0))
+        alive = sum(1 for w in self._workers if w["proc"].poll() is None)
+        return LoadProgress(tot["ok_last_s"], tot["failed_last_s"], tot["invokes"], tot["ok"], tot["failed"],
+                            tot["unknown"], alive)
+
+    def wait(self, timeout_s: float) -> LoadSummary:
+        """Waits for every worker to finish; raises LoadWorkerError on a crash or timeout."""
+        if self._summary is not None:
+            return self._summary
+        deadline = time.monotonic() + timeout_s
+        for w in self._workers:
+            proc = w["proc"]
+            while proc.poll() is None:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise LoadWorkerError(f"load worker {w['worker']} did not finish within {timeout_s:.0f} s; see {self.log_path}")
+                time.sleep(0.1)
+            self.registry.forget(proc.pid)
+            if proc.returncode != 0 or not Path(w["summary_path"]).exists():
+                self.stop()
+                raise LoadWorkerError(f"load worker {w['worker']} exited with status {proc.returncode}; see {self.log_path}")
+        self._summary = self._summarise()
+        return self._summary
+
+    def _summarise(self) -> LoadSummary:
+        sums = [json.loads(Path(w["summary_path"]).read_text()) for w in self._workers]
+        start = self.load_start_us
+        end = max(s["load_end_us"] for s in sums)
+        dur = max(1e-9, (end - start) / 1e6)
+        inv = sum(s["invokes"] for s in sums)
+        ok = sum(s["ok"] for s in sums)
+        return LoadSummary(
+            offered_ops_s=self.spec.rate_ops_s, attempted_ops_s=round(inv / dur, 3), ok_ops_s=round(ok / dur, 3),
+            invokes=inv, ok=ok, failed=sum(s["failed"] for s in sums),
+            unknown=sum(s["unknown"] + s["unfinished"] for s in sums), load_start_us=start, load_end_us=end,
+            duration_s=round(dur, 6), peak_rss_mb=round(max(s["peak_rss_kb"] for s in sums) / 1024, 1), workers=sums)
+
+    def stop(self) -> None:
+        for w in self._workers:
+            proc = w["proc"]
+            if proc.poll() is None and is_alive(proc.pid):
+                self.registry.stop(proc.pid, grace_s=self.spec.op_timeout_s * 4 + 10)
+            else:
+                self.registry.forget(proc.pid)
+        for w in self._workers:  # the configs hold the endpoint password
+            Path(w["config_path"]).unlink(missing_ok=True)
+
+
+def _split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
+
+
+def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir: Path, registry: ProcessRegistry,
+               log_path: Path) -> LoadRun:
+    """Spawns `spec.workers` worker processes that start their users together at `load_start_us`."""
+    spec.validate()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    start_at = now_us() + int((WORKER_START_GRACE_S + 0.5 * spec.workers) * 1e6)
+    workers: list[dict[str, Any]] = []
+    env = dict(os.environ)
+    env["PYTHONUNBUFFERED"] = "1"
+    for i, users in enumerate(_split(spec.users, spec.workers)):
+        cfg = {
+            "engine": spec.engine, "mix": dict(spec.mix), "users": users,
+            "rate_ops_s": spec.rate_ops_s * users / spec.users, "duration_s": spec.duration_s,
+            "seed": spec.seed, "worker": i, "op_timeout_s": spec.op_timeout_s,
+            "endpoint": endpoint.to_private_json(), "seed_info": seed_info.to_json(),
+            "history_path": str(out_dir / f"history-w{i}.jsonl"), "progress_path": str(out_dir / f".progress-w{i}.json"),
+            "summary_path": str(out_dir / f"load-summary-w{i}.json"),
+            "locust_csv_prefix": str(out_dir / f"locust-w{i}"), "start_at_mono_us": start_at,
+        }
+        cfg_path = out_dir / f".load-w{i}.json"
+        fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(cfg, fh)
+        proc = registry.spawn([sys.executable, "-m", "harness.workload.worker", str(cfg_path)],
+                              name=f"load-w{i}", log_path=log_path, env=env)
+        workers.append({**cfg, "config_path": str(cfg_path), "proc": proc})
+    return LoadRun(spec, out_dir, registry, log_path, start_at, workers)

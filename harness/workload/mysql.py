@@ -1,0 +1,254 @@
+"""OpenIM's MySQL traffic: open-im-server <=3.4 relationship tables + openim-chat <=1.5 accounts.
+
+Ops (reference/openim-workload.md section 3):
+- `register`: one transaction inserting `users`, `accounts`, `attributes`, `registers`.
+- `login`: `SELECT` the account, then `INSERT user_login_records` (autocommit).
+- `friends`: `SELECT friend_user_id FROM friends WHERE owner_user_id=?`.
+- `group_members`: `SELECT user_id FROM group_members WHERE group_id=?` (the hot gorm query).
+
+`user_login_records` has no key in openim-chat; an `id BIGINT AUTO_INCREMENT` primary key is added
+so each acknowledged login has a seq: a failover that hands an id out twice, or goes back, shows
+up as `duplicate_seqs` / `seq_regressions` on the stream "user_login_records".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pymysql
+from pymysql.err import IntegrityError, InterfaceError, OperationalError, ProgrammingError
+
+from harness.history import AckedWrite
+from harness.platforms.base import Endpoint
+from harness.workload.base import Actor, NotApplied
+from harness.workload.model import SeedInfo
+
+DEFAULT_DB = "openIM_v3"
+OPS: dict[str, bool] = {"register": True, "login": True, "friends": False, "group_members": False}
+# Statements per op, for comparing with the server's Com_* counters
+CLIENT_COMMANDS = {
+    "register": {"Com_insert": 4, "Com_begin": 1, "Com_commit": 1},
+    "login": {"Com_select": 1, "Com_insert": 1},
+    "friends": {"Com_select": 1},
+    "group_members": {"Com_select": 1},
+}
+LOGIN_STREAM = "user_login_records"
+USERS_STREAM = "users"
+
+SCHEMA = [
+    """CREATE TABLE IF NOT EXISTS users (
+        user_id VARCHAR(64) PRIMARY KEY, name VARCHAR(255), face_url VARCHAR(255), ex VARCHAR(1024),
+        create_time DATETIME(3), app_manger_level INT, global_recv_msg_opt INT, KEY (create_time))""",
+    """CREATE TABLE IF NOT EXISTS accounts (
+        user_id VARCHAR(64) PRIMARY KEY, password VARCHAR(32), create_time DATETIME(3),
+        change_time DATETIME(3), operator_user_id VARCHAR(64))""",
+    """CREATE TABLE IF NOT EXISTS attributes (
+        user_id VARCHAR(64) PRIMARY KEY, account VARCHAR(64), phone_number VARCHAR(32), area_code VARCHAR(8),
+        email VARCHAR(64), nickname VARCHAR(64), face_url VARCHAR(255), gender INT, change_time DATETIME(3),
+        birth_time DATETIME(3), level INT, allow_vibration INT, allow_beep INT, allow_add_friend INT,
+        global_recv_msg_opt INT, register_type INT, KEY (account))""",
+    """CREATE TABLE IF NOT EXISTS registers (
+        user_id VARCHAR(64) PRIMARY KEY, device_id VARCHAR(255), ip VARCHAR(64), platform VARCHAR(32),
+        account_type VARCHAR(32), mode VARCHAR(32), create_time DATETIME(3))""",
+    """CREATE TABLE IF NOT EXISTS user_login_records (
+        id BIGINT AUTO_INCREMENT PRIMARY KEY, user_id VARCHAR(64), login_time DATETIME(3), ip VARCHAR(64),
+        device_id VARCHAR(255), platform VARCHAR(32), KEY (user_id))""",
+    """CREATE TABLE IF NOT EXISTS friends (
+        owner_user_id VARCHAR(64), friend_user_id VARCHAR(64), remark VARCHAR(255), create_time DATETIME(3),
+        add_source INT, operator_user_id VARCHAR(64), ex VARCHAR(1024), PRIMARY KEY (owner_user_id, friend_user_id))""",
+    """CREATE TABLE IF NOT EXISTS `groups` (
+        group_id VARCHAR(64) PRIMARY KEY, name VARCHAR(255), notification VARCHAR(255), introduction VARCHAR(255),
+        face_url VARCHAR(255), create_time DATETIME(3), ex VARCHAR(1024), status INT, creator_user_id VARCHAR(64),
+        group_type INT, need_verification INT, look_member_info INT, apply_member_friend INT)""",
+    """CREATE TABLE IF NOT EXISTS group_members (
+        group_id VARCHAR(64), user_id VARCHAR(64), nickname VARCHAR(255), face_url VARCHAR(255), role_level INT,
+        join_time DATETIME(3), join_source INT, inviter_user_id VARCHAR(64), operator_user_id VARCHAR(64),
+        mute_end_time DATETIME(3), ex VARCHAR(1024), PRIMARY KEY (group_id, user_id))""",
+]
+
+
+def connect(endpoint: Endpoint, op_timeout_s: float, database: str | None = None) -> pymysql.connections.Connection:
+    """A connection to the current primary (follows the role controller's primary file)."""
+    host, port = endpoint.primary_address()
+    return pymysql.connect(
+        host=host, port=port, user=endpoint.user or "root", password=endpoint.password,
+        database=database, connect_timeout=op_timeout_s, read_timeout=op_timeout_s,
+        write_timeout=op_timeout_s, autocommit=True, charset="utf8mb4",
+    )
+
+
+def db_name(endpoint: Endpoint) -> str:
+    return endpoint.database or DEFAULT_DB
+
+
+class MysqlClient:
+    """Blocking OpenIM-like MySQL client for one simulated user; reconnects lazily after errors."""
+
+    engine = "mysql"
+    ops = OPS
+
+    def __init__(self, endpoint: Endpoint, op_timeout_s: float = 1.0):
+        self.endpoint = endpoint
+        self.timeout = op_timeout_s
+        self.db = db_name(endpoint)
+        self._conn: pymysql.connections.Connection | None = None
+
+    def _c(self) -> pymysql.connections.Connection:
+        if self._conn is None:
+            try:
+                self._conn = connect(self.endpoint, self.timeout, self.db)
+            except Exception as e:  # noqa: BLE001 - nothing was sent
+                raise NotApplied(e) from e
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
+            self._conn = None
+
+    def warm(self) -> None:
+        """Opens the connection before the first op, so no op pays for the connect."""
+        self._c()
+
+    def run(self, op: str, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return getattr(self, op)(actor, partial)
+        except Exception:
+            self.close()  # a broken or timed-out connection is not reused
+            raise
+
+    def register(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        uid = f"r{actor.next_msg_id()}"
+        partial.update(stream=USERS_STREAM, id=uid)
+        c = self._c()
+        try:
+            with c.cursor() as cur:
+                cur.execute("BEGIN")
+                cur.execute("INSERT INTO users (user_id, name, face_url, ex, create_time, app_manger_level, global_recv_msg_opt)"
+                            " VALUES (%s, %s, '', '', NOW(3), 1, 0)", (uid, f"user {uid}"))
+                cur.execute("INSERT INTO accounts (user_id, password, create_time, change_time, operator_user_id)"
+                            " VALUES (%s, MD5(%s), NOW(3), NOW(3), 'admin')", (uid, uid))
+                cur.execute("INSERT INTO attributes (user_id, account, phone_number, area_code, email, nickname, face_url,"
+                            " gender, change_time, birth_time, level, allow_vibration, allow_beep, allow_add_friend,"
+                            " global_recv_msg_opt, register_type) VALUES (%s, %s, '', '+86', '', %s, '', 1, NOW(3),"
+                            " NOW(3), 1, 1, 1, 1, 0, 1)", (uid, uid, f"nick{uid[-6:]}"))
+                cur.execute("INSERT INTO registers (user_id, device_id, ip, platform, account_type, mode, create_time)"
+                            " VALUES (%s, %s, '127.0.0.1', 'Android', 'account', 'user', NOW(3))", (uid, f"dev-{uid}"))
+        except Exception as e:  # before COMMIT: the transaction is rolled back with the connection
+            raise NotApplied(e) from e
+        with c.cursor() as cur:
+            cur.execute("COMMIT")
+        return {"stream": USERS_STREAM, "id": uid}
+
+    def login(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        c = self._c()
+        try:
+            with c.cursor() as cur:
+                cur.execute("SELECT user_id, password, create_time FROM accounts WHERE user_id=%s", (actor.uid,))
+                cur.fetchall()
+        except Exception as e:
+            raise NotApplied(e) from e
+        device = f"dev-{actor.next_msg_id()}"  # unique per login: tells a re-issued id from the acked row
+        partial.update(stream=LOGIN_STREAM, id=device)
+        with c.cursor() as cur:
+            cur.execute("INSERT INTO user_login_records (user_id, login_time, ip, device_id, platform)"
+                        " VALUES (%s, NOW(3), '127.0.0.1', %s, 'Android')", (actor.uid, device))
+            rid = int(cur.lastrowid)
+        return {"stream": LOGIN_STREAM, "seq": rid, "id": device}
+
+    def friends(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        with self._c().cursor() as cur:
+            cur.execute("SELECT friend_user_id FROM friends WHERE owner_user_id=%s", (actor.uid,))
+            return {"n": len(cur.fetchall())}
+
+    def group_members(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        gid = actor.rng.choice(actor.groups) if actor.groups else ""
+        with self._c().cursor() as cur:
+            cur.execute("SELECT user_id FROM group_members WHERE group_id=%s", (gid,))
+            return {"n": len(cur.fetchall())}
+
+    @staticmethod
+    def classify(exc: BaseException, write: bool) -> str:
+        return classify(exc, write)
+
+
+_NOT_SENT_CODES = {1045, 1049, 1290, 1836, 2003, 2005}  # access denied, no db, read-only, can't connect
+
+
+def classify(exc: BaseException, write: bool) -> str:
+    """`fail` when the statement surely had no effect; `info` for a write whose COMMIT / INSERT
+    may have reached the server (lost connection, timeout)."""
+    if isinstance(exc, (NotApplied, IntegrityError, ProgrammingError, InterfaceError)):
+        return "fail"
+    if isinstance(exc, OperationalError) and exc.args and exc.args[0] in _NOT_SENT_CODES:
+        return "fail"
+    return "info" if write else "fail"
+
+
+# -- seeding and read-back ---------------------------------------------------------------------
+def seed(endpoint: Endpoint, info: SeedInfo, timeout_s: float = 10.0) -> None:
+    """Creates the database and tables, then users, accounts, friendships, groups and members."""
+    db = db_name(endpoint)
+    c = connect(endpoint, timeout_s)
+    try:
+        with c.cursor() as cur:
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS `{db}`")
+            cur.execute(f"USE `{db}`")
+            for ddl in SCHEMA:
+                cur.execute(ddl)
+            cur.execute("BEGIN")
+            cur.executemany("INSERT IGNORE INTO users (user_id, name, face_url, ex, create_time, app_manger_level,"
+                            " global_recv_msg_opt) VALUES (%s, %s, '', '', NOW(3), 1, 0)",
+                            [(u, f"user {u}") for u in info.users])
+            cur.executemany("INSERT IGNORE INTO accounts (user_id, password, create_time, change_time, operator_user_id)"
+                            " VALUES (%s, MD5(%s), NOW(3), NOW(3), 'admin')", [(u, u) for u in info.users])
+            cur.executemany("INSERT IGNORE INTO friends (owner_user_id, friend_user_id, remark, create_time, add_source,"
+                            " operator_user_id, ex) VALUES (%s, %s, '', NOW(3), 1, %s, '')",
+                            [(a, b, a) for a, b in info.friends])
+            cur.executemany("INSERT IGNORE INTO `groups` (group_id, name, create_time, status, creator_user_id, group_type)"
+                            " VALUES (%s, %s, NOW(3), 0, %s, 2)", [(g, f"group {g}", m[0]) for g, m in info.groups])
+            cur.executemany("INSERT IGNORE INTO group_members (group_id, user_id, role_level, join_time, join_source)"
+                            " VALUES (%s, %s, 20, NOW(3), 2)", [(g, u) for g, m in info.groups for u in m])
+            cur.execute("COMMIT")
+    finally:
+        c.close()
+
+
+def read_rows(endpoint: Endpoint, writes: Iterable[AckedWrite], timeout_s: float = 10.0) -> Iterator[tuple[AckedWrite, str | None]]:
+    """For each acknowledged insert: the id found where it should be (None: no row).
+
+    users: looked up by user_id. user_login_records: looked up by its auto-increment id (the seq);
+    the row's device_id (unique per login) must be the acknowledged one, else it was overwritten."""
+    c = connect(endpoint, timeout_s, db_name(endpoint))
+    # stream -> (table, key column, identity column, key of the acked write)
+    tables = {USERS_STREAM: ("users", "user_id", "user_id", lambda w: w.id),
+              LOGIN_STREAM: ("user_login_records", "id", "device_id", lambda w: int(w.seq or 0))}
+    try:
+        batch: list[AckedWrite] = []
+
+        def flush(batch: list[AckedWrite]) -> Iterator[tuple[AckedWrite, str | None]]:
+            by_stream: dict[str, list[AckedWrite]] = {}
+            for w in batch:
+                by_stream.setdefault(w.stream, []).append(w)
+            for stream, ws in by_stream.items():
+                table, col, ident, key = tables[stream]
+                with c.cursor() as cur:
+                    cur.execute(f"SELECT {col}, {ident} FROM {table} WHERE {col} IN ({','.join(['%s'] * len(ws))})",
+                                [key(w) for w in ws])
+                    present = {r[0]: str(r[1]) for r in cur.fetchall()}
+                for w in ws:
+                    yield w, present.get(key(w))
+
+        for w in writes:
+            batch.append(w)
+            if len(batch) >= 500:
+                yield from flush(batch)
+                batch = []
+        if batch:
+            yield from flush(batch)
+    finally:
+        c.close()

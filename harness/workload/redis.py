@@ -1,0 +1,236 @@
+"""OpenIM's Redis traffic (v3.8.3+ key layout), as plain redis-py code.
+
+Ops (reference/openim-workload.md section 2 and 4):
+- `send_message`: allocate a seq on `MALLOC_SEQ:<cid>` with a Lua script (CURR/LAST/TIME fields),
+  then `HSET MSG_CACHE:<cid>:<seq> value <json>` + `EXPIRE 86400` (rockscache RawSet).
+- `login`: `HGETALL UID_PID_TOKEN_STATUS:<uid>:<p>` for all 11 platforms (one pipeline), then
+  `HSET <jwt> 0` + `EXPIRE 90d` and `PUBLISH DELETE_CACHE_AUTH`.
+- `sync`: pipeline of `HGET MALLOC_SEQ:<cid> CURR` over the user's conversations, then fetch the
+  newest cached messages (`HGET MSG_CACHE:... value`).
+- `online`: Lua ZREMRANGEBYSCORE/ZADD/EXPIRE on `ONLINE:<uid>`, then `PUBLISH online_change`.
+
+One deliberate difference: in OpenIM an exhausted seq block is refilled from MongoDB's durable
+`seq` collection. This workload tests Redis alone, so the script extends the block in place; an
+empty restarted Redis therefore hands out seqs from 1 again, which the checker reports as
+duplicates and regressions (the failure mode of open-im-server #3249 / KubeBlocks #10753).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError, Sentinel
+
+from harness.history import AckedWrite
+from harness.platforms.base import Endpoint
+from harness.workload import model
+from harness.workload.base import Actor
+from harness.workload.model import SeedInfo
+
+MALLOC_LUA = """
+local key = KEYS[1]
+local size = tonumber(ARGV[1])
+local block = tonumber(ARGV[2])
+if redis.call("HEXISTS", key, "LOCK") == 1 then return {2} end
+local curr = tonumber(redis.call("HGET", key, "CURR") or "0")
+local last = tonumber(redis.call("HGET", key, "LAST") or "0")
+local max_seq = curr + size
+if max_seq > last then
+  last = max_seq + block
+  redis.call("HSET", key, "LAST", last)
+end
+redis.call("HSET", key, "CURR", max_seq)
+redis.call("HSET", key, "TIME", ARGV[3])
+redis.call("EXPIRE", key, ARGV[4])
+return {0, curr + 1, max_seq}
+"""
+
+ONLINE_LUA = """
+local key = KEYS[1]
+redis.call("ZREMRANGEBYSCORE", key, "-inf", ARGV[1])
+redis.call("ZADD", key, ARGV[2], ARGV[3])
+redis.call("EXPIRE", key, ARGV[4])
+return redis.call("ZCARD", key)
+"""
+
+OPS: dict[str, bool] = {"send_message": True, "login": True, "sync": False, "online": True}
+SYNC_PULL = 10  # defaultPullNums of the SDK
+# Commands sent from the client per op (for comparing with INFO commandstats). Scripted calls
+# made inside EVALSHA are counted by Redis too, so only client-issued ones are listed.
+CLIENT_COMMANDS = {
+    "send_message": {"evalsha": 1, "hset": 1, "expire": 1},
+    "login": {"hgetall": len(model.PLATFORMS), "hset": 1, "expire": 1, "publish": 1},
+    "online": {"evalsha": 1, "publish": 1},
+}
+
+
+def connect(endpoint: Endpoint, op_timeout_s: float) -> redis.Redis:
+    """A client to the current primary: via Sentinel when the endpoint names a master.
+
+    No client-side retries: a failed command shows as a failed op, never as a hidden retry."""
+    common: dict[str, Any] = {
+        "socket_timeout": op_timeout_s,
+        "socket_connect_timeout": op_timeout_s,
+        "retry": Retry(NoBackoff(), 0),
+        "decode_responses": True,
+    }
+    if endpoint.sentinel_master:
+        sentinel = Sentinel(
+            list(endpoint.addresses),
+            sentinel_kwargs={"password": endpoint.sentinel_password, "socket_timeout": op_timeout_s,
+                             "socket_connect_timeout": op_timeout_s},
+            **common,
+        )
+        return sentinel.master_for(endpoint.sentinel_master, password=endpoint.password, **common)
+    host, port = endpoint.primary_address()
+    return redis.Redis(host=host, port=port, password=endpoint.password, username=endpoint.user, **common)
+
+
+class RedisClient:
+    """Blocking OpenIM-like Redis client for one simulated user (one connection)."""
+
+    engine = "redis"
+    ops = OPS
+
+    def __init__(self, endpoint: Endpoint, op_timeout_s: float = 1.0):
+        self.r = connect(endpoint, op_timeout_s)
+        self._malloc = self.r.register_script(MALLOC_LUA)
+        self._online = self.r.register_script(ONLINE_LUA)
+
+    def close(self) -> None:
+        self.r.close()
+
+    def warm(self) -> None:
+        """Opens the connection before the first op, so no op pays for the connect."""
+        self.r.ping()
+
+    def run(self, op: str, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        return getattr(self, op)(actor, partial)
+
+    # -- ops --------------------------------------------------------------------------------
+    def malloc_seq(self, cid: str, size: int = 1) -> int:
+        """First seq of a block of `size`; raises if the key is locked (another allocator)."""
+        now_ms = int(time.time() * 1000)
+        res = self._malloc(keys=[model.malloc_seq_key(cid)],
+                           args=[size, model.seq_block(cid), now_ms, model.MALLOC_SEQ_TTL_S])
+        if int(res[0]) != 0:
+            raise ResponseError(f"MALLOC_SEQ:{cid} is locked")
+        return int(res[1])
+
+    def send_message(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        conv = actor.pick_conv()
+        mid = actor.next_msg_id()
+        partial.update(stream=conv.cid, id=mid)
+        seq = self.malloc_seq(conv.cid)
+        partial["seq"] = seq
+        msg = model.message(conv, actor.uid, seq, mid, int(time.time() * 1000), actor.rng.choice(actor.texts))
+        key = model.msg_cache_key(conv.cid, seq)
+        # rockscache RawSet: HSET then EXPIRE, not pipelined
+        self.r.hset(key, "value", model.msg_cache_json(msg))
+        self.r.expire(key, model.MSG_CACHE_TTL_S)
+        return {"stream": conv.cid, "seq": seq, "id": mid}
+
+    def login(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        platform = actor.rng.choice(model.PLATFORMS[:5])
+        pipe = self.r.pipeline(transaction=False)
+        for p in model.PLATFORMS:
+            pipe.hgetall(model.token_key(actor.uid, p))
+        pipe.execute()
+        token = f"jwt.{actor.uid}.{actor.next_msg_id()}"
+        key = model.token_key(actor.uid, platform)
+        self.r.hset(key, token, 0)
+        self.r.expire(key, model.TOKEN_TTL_S)
+        self.r.publish("DELETE_CACHE_AUTH", actor.uid)
+        return {"platform": platform}
+
+    def sync(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        cids = [c.cid for c in actor.convs[:10]]
+        pipe = self.r.pipeline(transaction=False)
+        for cid in cids:
+            pipe.hget(model.malloc_seq_key(cid), "CURR")
+        maxes = pipe.execute()
+        pipe = self.r.pipeline(transaction=False)
+        n = 0
+        for cid, mx in zip(cids, maxes, strict=True):
+            top = int(mx or 0)
+            for seq in range(max(1, top - SYNC_PULL + 1), top + 1):
+                pipe.hget(model.msg_cache_key(cid, seq), "value")
+                n += 1
+        got = pipe.execute() if n else []
+        return {"convs": len(cids), "msgs": sum(1 for g in got if g)}
+
+    def online(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        now = int(time.time())
+        pid = model.platform_id(actor.rng.choice(model.PLATFORMS[:5]))
+        self._online(keys=[model.online_key(actor.uid)], args=[now, now + model.ONLINE_TTL_S, pid, model.ONLINE_TTL_S])
+        self.r.publish("online_change", f"{actor.uid}:{pid}")
+        return {"platform_id": pid}
+
+    # -- outcome ------------------------------------------------------------------------------
+    @staticmethod
+    def classify(exc: BaseException, write: bool) -> str:
+        return classify(exc, write)
+
+
+def classify(exc: BaseException, write: bool) -> str:
+    """`fail` when the command surely never ran (could not connect, rejected, no master);
+    `info` when a write may have reached the server (timeout or drop after sending)."""
+    if isinstance(exc, (MasterNotFoundError, ReadOnlyError, ResponseError)):
+        return "fail"
+    if isinstance(exc, (RedisConnectionError, RedisTimeoutError)):
+        text = str(exc)
+        if "connecting to" in text or "Timeout connecting" in text:
+            return "fail"
+        return "info" if write else "fail"
+    return "info" if write else "fail"
+
+
+# -- seeding and read-back ---------------------------------------------------------------------
+def seed(endpoint: Endpoint, info: SeedInfo, timeout_s: float = 5.0) -> None:
+    """Initial state OpenIM would have: one token per user (the hot login read finds something)."""
+    r = connect(endpoint, timeout_s)
+    try:
+        pipe = r.pipeline(transaction=False)
+        for i, uid in enumerate(info.users):
+            key = model.token_key(uid, model.PLATFORMS[i % 5])
+            pipe.hset(key, f"jwt.seed.{uid}", 0)
+            pipe.expire(key, model.TOKEN_TTL_S)
+            if len(pipe) >= 1000:
+                pipe.execute()
+        pipe.execute()
+    finally:
+        r.close()
+
+
+def _batches(items: Iterable[AckedWrite], n: int) -> Iterator[list[AckedWrite]]:
+    batch: list[AckedWrite] = []
+    for it in items:
+        batch.append(it)
+        if len(batch) >= n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def read_messages(endpoint: Endpoint, writes: Iterable[AckedWrite], timeout_s: float = 5.0) -> Iterator[tuple[AckedWrite, str | None]]:
+    """For each acknowledged message: the client_msg_id found in its MSG_CACHE slot (None: missing)."""
+    r = connect(endpoint, timeout_s)
+    try:
+        for batch in _batches(writes, 500):
+            pipe = r.pipeline(transaction=False)
+            for w in batch:
+                pipe.hget(model.msg_cache_key(w.stream, int(w.seq or 0)), "value")
+            for w, raw in zip(batch, pipe.execute(), strict=True):
+                yield w, (json.loads(raw)["Msg"]["ClientMsgID"] if raw else None)
+    finally:
+        r.close()

@@ -1,0 +1,132 @@
+"""A load worker process: `python -m harness.workload.worker CONFIG.json`.
+
+Runs Locust headless as a library for one share of the load, streams this worker's history,
+keeps a progress file current (once a second) and writes a summary file at the end. It is the
+only place `locust` (and so gevent's monkey-patching) is imported; the orchestrator never is.
+SIGTERM stops the load gracefully (in-flight ops finish or time out, the history is flushed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
+
+# locust first: it monkey-patches the process before any client library is imported
+import locust  # noqa: F401, I001
+from locust.env import Environment
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
+
+from harness.history import HistoryWriter, now_us
+from harness.platforms.base import Endpoint
+from harness.workload.locust_users import Tally, make_user_class
+from harness.workload.model import SeedInfo
+
+PROGRESS_EVERY_S = 1.0
+OP_ID_STRIDE = 1 << 40  # worker w numbers its ops from w * OP_ID_STRIDE: ids unique across files
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _progress(tally: Tally, started_us: int) -> dict[str, Any]:
+    last = int(time.monotonic()) - 1  # the last complete second
+    for s in [s for s in tally.per_second if s < last - 5]:
+        del tally.per_second[s]  # keep memory flat
+    ok_s, bad_s = tally.per_second.get(last, [0, 0])
+    return {"t_us": now_us(), "started_us": started_us, "invokes": tally.invokes, "ok": tally.ok,
+            "failed": tally.failed, "unknown": tally.unknown, "ok_last_s": ok_s, "failed_last_s": bad_s}
+
+
+def run(cfg: dict[str, Any]) -> dict[str, Any]:
+    endpoint = Endpoint.from_private_json(cfg["endpoint"])
+    info = SeedInfo.from_json(cfg["seed_info"])
+    worker = int(cfg["worker"])
+    users = int(cfg["users"])
+    writer = HistoryWriter(Path(cfg["history_path"]), op_id_base=worker * OP_ID_STRIDE)
+    tally = Tally()
+    stopping = gevent.event.Event()
+    user_cls = make_user_class(
+        engine=cfg["engine"], endpoint=endpoint, info=info, mix=cfg["mix"],
+        per_user_rate=float(cfg["rate_ops_s"]) / users, op_timeout_s=float(cfg["op_timeout_s"]),
+        writer=writer, worker=worker, seed=int(cfg["seed"]), tally=tally, stopping=stopping,
+        start_at_us=int(cfg["start_at_mono_us"]))
+    env = Environment(user_classes=[user_cls], stop_timeout=float(cfg["op_timeout_s"]) * 4 + 1)
+    runner = env.create_local_runner()
+    if cfg.get("locust_csv_prefix"):
+        csv_writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, cfg["locust_csv_prefix"], False)
+        gevent.spawn(csv_writer.stats_writer)
+    progress_path = Path(cfg["progress_path"])
+    stop_now = gevent.event.Event()
+    gevent.signal_handler(signal.SIGTERM, stop_now.set)
+
+    start_at = int(cfg["start_at_mono_us"])
+    late_us = max(0, now_us() - start_at)  # > 0: this worker was not ready in time (reported)
+    started = now_us()
+    # users connect now and begin their ops at start_at (see make_user_class)
+    runner.start(users, spawn_rate=max(users, 1) * 100)
+    end_at = start_at + int(float(cfg["duration_s"]) * 1e6)
+
+    def report() -> None:
+        while True:
+            _write_json(progress_path, _progress(tally, started))
+            gevent.sleep(PROGRESS_EVERY_S)
+
+    reporter = gevent.spawn(report)
+    stop_now.wait(max(0.0, (end_at - now_us()) / 1e6))
+    stopped_early = stop_now.is_set()
+    ended = now_us()
+    stopping.set()
+    drain_deadline = time.monotonic() + float(cfg["op_timeout_s"]) * 4 + 2
+    while writer.open_ops and time.monotonic() < drain_deadline:
+        gevent.sleep(0.01)
+    runner.quit()
+    runner.greenlet.join(timeout=float(cfg["op_timeout_s"]) * 4 + 5)
+    reporter.kill()
+    finished = now_us()
+    open_ops = writer.open_ops
+    writer.close()
+    _write_json(progress_path, _progress(tally, started))
+    total = env.stats.total
+    return {
+        "worker": worker, "users": users, "rate_ops_s": float(cfg["rate_ops_s"]),
+        "start_at_mono_us": start_at, "started_us": started, "late_start_us": late_us,
+        "load_end_us": ended, "finished_us": finished, "stopped_early": stopped_early,
+        "invokes": tally.invokes, "ok": tally.ok, "failed": tally.failed, "unknown": tally.unknown,
+        "unfinished": open_ops,
+        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "locust": {"num_requests": total.num_requests, "num_failures": total.num_failures,
+                   "avg_response_time_ms": total.avg_response_time},
+    }
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m harness.workload.worker CONFIG.json", file=sys.stderr)
+        return 2
+    cfg_path = Path(argv[0])
+    cfg = json.loads(cfg_path.read_text())
+    cfg_path.unlink(missing_ok=True)  # it holds the endpoint password: gone once read
+    try:
+        summary = run(cfg)
+    except Exception:  # noqa: BLE001 - the driver reads the log; passwords never reach it
+        traceback.print_exc()
+        return 1
+    _write_json(Path(cfg["summary_path"]), summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
