@@ -1,0 +1,258 @@
+"""One cell: deploy -> seed -> warm up -> load with the fault schedule -> observe recovery ->
+read back and check -> write timeline + history artifacts -> tear down (always).
+
+The cell only composes the parts: a `Platform`, a `Workload` (load + checker, see
+`harness/workload_parts.py`) and the nemesis. A cell's own exception becomes status `failed`
+with the error as reason; `CellSkipped` becomes `skipped`. `Interrupted` (a signal) propagates
+after teardown so the run loop can stop.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.config import Settings
+from harness.errors import CellNotApplicable, CellSkipped
+from harness.faults import FaultWindow, Nemesis, iso, now_us
+from harness.plan import CellPlan
+from harness.platforms.base import Deployment, Endpoint, Platform
+from harness.results import cell_record
+
+log = logging.getLogger("harness.cell")
+
+POLL_S = 0.5
+
+
+class Interrupted(BaseException):
+    """SIGINT / SIGTERM arrived: stop the run (a BaseException so `except Exception` lets it pass)."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+class LoadHandle(Protocol):
+    history_paths: list[Path]
+    load_start_us: int  # when the users start (the history's clock); may be after `start()` returns
+
+    def rates(self) -> tuple[float, float]:
+        """(ok/s, failed/s) over the last second, for the progress line."""
+        ...
+
+    def done(self) -> bool: ...
+
+    def finish(self, timeout_s: float) -> dict[str, Any]:
+        """Waits for the load to end; returns offered vs achieved (for the results' `load` block)."""
+        ...
+
+    def stop(self) -> None: ...
+
+
+class Workload(Protocol):
+    """The load generator and the checker, as the cell needs them (adapter over harness.workload)."""
+
+    def seed(self, endpoint: Endpoint, engine: str, settings: Settings) -> Any: ...
+
+    def start(self, endpoint: Endpoint, engine: str, mix: dict[str, float], duration_s: float,
+              settings: Settings, seed_info: Any, out_dir: Path, log_path: Path) -> LoadHandle: ...
+
+    def measure(self, *, endpoint: Endpoint, engine: str, history_paths: list[Path], load_start_us: int,
+                load_end_us: int, steady_end_us: int, fault: FaultWindow | None, timeline_path: Path,
+                settings: Settings) -> dict[str, Any]:
+        """Reads back, checks, writes the per-second timeline CSV; returns the results sub-dicts."""
+        ...
+
+
+@dataclass
+class CellEnv:
+    platform: Platform
+    workload: Workload
+    settings: Settings
+    run_dir: Path
+    on_phase: Callable[[str], None] = lambda phase: None
+    on_rates: Callable[[float, float], None] = lambda ok, failed: None
+
+
+def _rel(run_dir: Path, p: Path) -> str:
+    return str(Path(p).relative_to(run_dir))
+
+
+def run_cell(env: CellEnv, plan: CellPlan) -> dict[str, Any]:
+    """Runs one cell and returns its results record. Never raises except `Interrupted`."""
+    base = {"scenario": plan.scenario.name, "engine": plan.engine, "mode": plan.mode, "repeat": plan.repeat}
+    timings = plan.timings.model_dump()
+    if plan.not_applicable:
+        return cell_record(**base, status="not-applicable", reason=plan.not_applicable, timings=timings)
+    if plan.unavailable:
+        return cell_record(**base, status="skipped", reason=plan.unavailable, timings=timings)
+    cell_dir = env.run_dir / "cells" / plan.dir_name
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    started_wall = time.time()
+    started = time.monotonic()
+    state: dict[str, Any] = {}
+    try:
+        measured = _run_deployed(env, plan, cell_dir, state)
+        status, reason = "ok", None
+    except CellSkipped as e:
+        measured, status, reason = {}, "skipped", e.reason
+    except CellNotApplicable as e:
+        measured, status, reason = {}, "not-applicable", e.reason
+    except Interrupted:
+        raise
+    except Exception as e:  # noqa: BLE001 - a cell's failure is a result, the run goes on
+        log.exception("cell %s failed", plan.key)
+        measured, status, reason = {}, "failed", f"{type(e).__name__}: {e}"[:500]
+    rec = cell_record(
+        **base,
+        status=status,
+        reason=reason,
+        topology=state.get("topology"),
+        fault=measured.get("fault"),
+        measures=measured.get("measures"),
+        artifacts=_artifacts(env.run_dir, cell_dir, measured, state.get("dep_id")),
+        timings=timings,
+        started_at=iso(started_wall),
+        wall_s=round(time.monotonic() - started, 1),
+        server_version=state.get("version"),
+        role_changes=state.get("role_changes", []),
+        load=measured.get("load"),
+    )
+    return rec
+
+
+def _artifacts(run_dir: Path, cell_dir: Path, measured: dict[str, Any], dep_id: str | None) -> dict[str, Any]:
+    hist = measured.get("history_dir")
+    tl = measured.get("timeline")
+    logs = run_dir / "logs" / dep_id if dep_id else run_dir / "logs"
+    return {
+        "history": _rel(run_dir, hist) if hist else None,
+        "timeline": _rel(run_dir, tl) if tl and Path(tl).exists() else None,
+        "logs": _rel(run_dir, logs) if logs.exists() else None,
+        "cell_log": _rel(run_dir, cell_dir / "load.log") if (cell_dir / "load.log").exists() else None,
+    }
+
+
+def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str, Any]) -> dict[str, Any]:
+    s = env.settings
+    t = plan.timings
+    env.on_phase("deploy")
+    dep: Deployment = env.platform.deploy(plan.engine, plan.mode, s.deploy_spec())
+    state["dep_id"] = dep.id
+    state["topology"] = dep.topology.to_json()
+    state["version"] = dep.version
+    nemesis: Nemesis | None = None
+    load: LoadHandle | None = None
+    try:
+        endpoint = env.platform.endpoint(dep)
+        log.info("%s deployed: %s", plan.key, endpoint.describe())
+        env.on_phase("seed")
+        seed_info = env.workload.seed(endpoint, plan.engine, s)
+        mix = dict(plan.scenario.mix[plan.engine])
+
+        env.on_phase("warm up")
+        load = env.workload.start(endpoint, plan.engine, mix, t.warmup_s, s, seed_info,
+                                  cell_dir / "warmup", cell_dir / "load.log")
+        _follow(env, load, t.warmup_s, s.cell_timeout_s)
+
+        env.on_phase("load")
+        hist_dir = cell_dir / "history"
+        load = env.workload.start(endpoint, plan.engine, mix, t.load_s, s, seed_info, hist_dir,
+                                  cell_dir / "load.log")
+        load_start_us = load.load_start_us
+        state["load_start_wall"] = time.time() + (load_start_us - now_us()) / 1e6
+        steady_end_us = load_start_us + int(t.before_fault_s * 1e6)
+        fault = plan.fault
+        if fault is not None:
+            nemesis = Nemesis(env.platform, dep, fault, at_us=steady_end_us).start()
+        summary = _follow(env, load, t.load_s + max(0.0, (load_start_us - now_us()) / 1e6), s.cell_timeout_s,
+                          nemesis=nemesis, recover_at_us=steady_end_us + int(t.fault_s * 1e6))
+        load_end_us = int(summary.get("load_end_us") or now_us())
+        load = None
+        window = None
+        if nemesis is not None:
+            nemesis.stop()
+            if nemesis.error is not None:
+                raise RuntimeError(f"fault injection failed: {type(nemesis.error).__name__}: {nemesis.error}")
+            window = nemesis.window()
+            if window is None:
+                raise RuntimeError(f"the {fault.kind} fault was never injected")  # type: ignore[union-attr]
+
+        env.on_phase("read back + check")
+        timeline = cell_dir / "timeline.csv"
+        measures = env.workload.measure(
+            endpoint=endpoint, engine=plan.engine, history_paths=_history_paths(hist_dir),
+            load_start_us=load_start_us, load_end_us=load_end_us, steady_end_us=steady_end_us,
+            fault=window, timeline_path=timeline, settings=s,
+        )
+        state["role_changes"] = _role_changes(env.platform, dep, state["load_start_wall"])
+        return {
+            "measures": measures,
+            "fault": window.to_results(load_start_us) if window else None,
+            "history_dir": hist_dir,
+            "timeline": timeline,
+            "load": summary,
+        }
+    finally:
+        env.on_phase("tear down")
+        if load is not None:
+            _quietly(load.stop, "stopping the load")
+        if nemesis is not None:
+            _quietly(nemesis.stop, "recovering the fault")
+        if "role_changes" not in state:
+            state["role_changes"] = _role_changes(env.platform, dep, state.get("load_start_wall"))
+        env.platform.teardown(dep)
+
+
+def _history_paths(hist_dir: Path) -> list[Path]:
+    return sorted(hist_dir.glob("*.jsonl"))
+
+
+def _follow(env: CellEnv, load: LoadHandle, duration_s: float, slack_s: float,
+            nemesis: Nemesis | None = None, recover_at_us: int | None = None) -> dict[str, Any]:
+    """Polls a running load for the progress line until it ends; a hung load fails the cell."""
+    deadline = time.monotonic() + duration_s + slack_s
+    while not load.done():
+        if time.monotonic() > deadline:
+            load.stop()
+            raise TimeoutError(f"the load did not finish within {duration_s + slack_s:.0f} s")
+        if nemesis is not None and nemesis.error is not None:
+            load.stop()
+            raise RuntimeError(f"fault injection failed: {type(nemesis.error).__name__}: {nemesis.error}")
+        ok, failed = load.rates()
+        env.on_rates(ok, failed)
+        if nemesis is not None:
+            env.on_phase(_fault_phase(nemesis, recover_at_us))
+        time.sleep(POLL_S)
+    return load.finish(timeout_s=30)
+
+
+def _fault_phase(nemesis: Nemesis, recover_at_us: int | None) -> str:
+    if not nemesis.injected:
+        return f"load, {nemesis.fault.kind} in {max(0.0, (nemesis.at_us - now_us()) / 1e6):.0f} s"
+    if nemesis.fault.duration_s and recover_at_us and now_us() < recover_at_us:
+        return f"{nemesis.fault.kind} in force, recover in {(recover_at_us - now_us()) / 1e6:.0f} s"
+    return "observing recovery"
+
+
+def _role_changes(platform: Platform, dep: Deployment, load_start_wall: float | None) -> list[dict[str, Any]]:
+    """The servers' own record of primary changes: the independent evidence for the RTO."""
+    try:
+        changes = platform.role_changes(dep)
+    except Exception as e:  # noqa: BLE001 - evidence is best effort; the cell's measures stand
+        log.warning("role changes unavailable: %s", e)
+        return []
+    return [{"at": iso(c.at_wall), "new_primary": c.new_primary, "source": c.source,
+             "at_s": None if load_start_wall is None else round(c.at_wall - load_start_wall, 3)}
+            for c in changes]
+
+
+def _quietly(fn: Callable[[], None], what: str) -> None:
+    try:
+        fn()
+    except Exception as e:  # noqa: BLE001 - teardown continues
+        log.error("%s: %s", what, e)

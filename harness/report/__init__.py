@@ -1,0 +1,204 @@
+"""`harness report DIR`: report.md, self-contained report.html and figures/*.png from a run directory.
+
+Order (design.md, Report): header -> verdict table per engine -> side-by-side per scenario ->
+per-cell timelines -> methodology -> skipped / not applicable and why. Everything comes from the
+run directory's own files (results.json, settings.json, cells/*/timeline.csv).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.report import tables as T
+from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
+from harness.results import read_results
+
+EMULATION_NOTE = (
+    "On the `local` platform, `kubeblocks` is an emulation of KubeBlocks' topology and failover settings "
+    "(MySQL: 2 pods in 2 zones with GTID semi-sync and a role controller probing every 1 s, failing over after "
+    "2 failed probes; Redis: 2 pods + 3 Sentinels with down-after 20000 ms, failover-timeout 60000 ms, quorum 2), "
+    "run as real server processes on this machine. It is not KubeBlocks itself; `statefulset` is one server "
+    "process restarted in place, as a plain StatefulSet would be."
+)
+
+METHODOLOGY = (
+    "Timestamps: monotonic clock, microseconds, per op, streamed to each cell's `history/*.jsonl` "
+    "(Jepsen-style `invoke` then `ok` / `fail` / `info`; `info` = outcome unknown).",
+    "Throughput: ok ops/s in the steady window before the fault, during it, and after recovery.",
+    "Latency: exact per-op latencies of `ok` ops into an HDR histogram (not Locust's rounded buckets): "
+    "p50, p95, p99, max.",
+    "`write_gap_s`: the longest interval after injection with no acknowledged write.",
+    "`rto_s`: injection -> first acknowledged write that ends that gap; `null` when writes never resumed "
+    "within the observation window (`recovered: false`); 0 when the longest gap is under 1 s (writes never "
+    "stopped).",
+    "`lost_writes`: acknowledged (`ok`) writes absent in the final read-back from the recovered primary; "
+    "`duplicate_seqs`: a seq acknowledged for two different messages; `seq_regressions`: a seq acknowledged "
+    "after failover that is <= one acknowledged before it.",
+    "Independent evidence: primary changes the servers themselves recorded (Sentinel `+switch-master`, the "
+    "role controller's promotions) are listed next to the client-side RTO.",
+)
+
+
+def render_run_dir(run_dir: Path) -> list[Path]:
+    """Writes report.md, report.html and figures/*.png; returns their paths (report files first)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise HarnessError(f"{run_dir}: not a directory (expected a run directory such as reports/latest)")
+    results = read_results(run_dir)
+    settings = _read_json(run_dir / "settings.json")
+    doc, figures = build_document(run_dir, results, settings)
+    md = run_dir / "report.md"
+    html = run_dir / "report.html"
+    md.write_text(to_markdown(doc))
+    html.write_text(to_html(doc))
+    return [md, html, *figures]
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _scenario_info() -> dict[str, Any]:
+    try:
+        import scenarios
+
+        return scenarios.load_scenarios()
+    except Exception:  # noqa: BLE001 - the report renders without the declarations
+        return {}
+
+
+def build_document(run_dir: Path, results: dict[str, Any], settings: dict[str, Any]) -> tuple[Document, list[Path]]:
+    from harness.report import figures as F
+
+    run = results["run"]
+    doc = Document(f"OpenIM databases: KubeBlocks vs StatefulSet — run {run['id']}")
+    figs: list[Path] = []
+    engines = T.engines_of(results)
+    sc_info = _scenario_info()
+
+    # header
+    sw = ", ".join(f"{k} {v}" for k, v in run["software"].items() if v) or "unknown"
+    status = run.get("status", "finished")
+    doc.add(Table(("", ""), (
+        ("platform", f"{run['platform']}" + (f" ({run['platform_reason']})" if run.get("platform_reason") else "")),
+        ("software", sw),
+        ("profile / seed", f"{run['profile']} / {run['seed']}"),
+        ("started / finished", f"{run['started_at']} / {run.get('finished_at') or '(unfinished)'}"),
+        ("run status", status),
+        ("harness", f"{run['harness_version']} (git {(run.get('git_sha') or 'unknown')[:12]})"),
+        ("host", f"{run['host']['cpus']} CPUs, {run['host']['memory_gb']} GB"),
+    )))
+    if run["platform"] == "local":
+        doc.add(Para(f"**Emulation.** {EMULATION_NOTE}"))
+    if status != "finished":
+        doc.add(Para(f"**This run did not finish ({status}).** The tables show the cells measured before it stopped."))
+
+    # headline + verdicts
+    doc.add(Heading("Headline"), Table(T.HEADLINE_HEADER, tuple(T.headline_rows(results))))
+    summary = F.summary_figure(results, engines, run_dir / "figures" / "summary-write-gap.png")
+    if summary:
+        figs.append(summary)
+        doc.add(Figure(summary, "figures/summary-write-gap.png",
+                       "Longest write gap after the fault, per scenario and mode (from results.json)."))
+    doc.add(Heading("Verdict per engine and criterion"))
+    for e in engines:
+        rows = T.verdict_rows(results, e)
+        doc.add(Heading(e, 3), Table(("criterion", "kubeblocks", "statefulset", "verdict"), tuple(rows)))
+
+    # side by side
+    doc.add(Heading("Scenarios side by side (kubeblocks vs statefulset)"))
+    for sc in T.ordered_scenarios(results):
+        decl = sc_info.get(sc)
+        doc.add(Heading(sc, 3))
+        if decl is not None:
+            doc.add(Para(f"{decl.summary}. Expected: {decl.expectation}."))
+        for e in engines:
+            if not any(T.cells_for(results, sc, e, m, ok_only=False) for m in T.MODES):
+                continue
+            doc.add(Table(("metric", "kubeblocks", "statefulset", "Δ kubeblocks − statefulset"),
+                          tuple(T.side_by_side_rows(results, sc, e)), caption=f"{sc}: {e}"))
+            notes = _observations(results, sc, e)
+            if notes:
+                doc.add(Bullets(tuple(notes)))
+
+    # timelines
+    doc.add(Heading("Timelines per cell"),
+            Para("Top: ok ops/s and failed ops/s per second (completion time). Bottom: p99 latency of the ok ops "
+                 "completed in each second (log scale when a spike dwarfs the steady values). Red line: fault injected; red band: fault in force; "
+                 "hatched: the longest write gap; dashed purple: a primary change the servers recorded."))
+    repeats = sorted({c.get("repeat", 0) for c in results["cells"]})
+    for sc in T.ordered_scenarios(results):
+        for e in engines:
+            for r in repeats:
+                name = f"{sc}-{e}" + (f"-r{r}" if r else "") + ".png"
+                p = F.timeline_figure(run_dir, results, sc, e, r, run_dir / "figures" / name)
+                if p:
+                    figs.append(p)
+                    doc.add(Figure(p, f"figures/{name}", f"{sc}, {e}" + (f", repeat {r}" if r else "")))
+
+    # methodology
+    doc.add(Heading("Methodology"), Bullets(METHODOLOGY))
+    timings = settings.get("scenario_timings") or {}
+    if timings:
+        doc.add(Table(("scenario", "warm-up s", "before fault s", "fault s", "observe s"),
+                      tuple((sc, *(f"{t.get(k, 0):g}" for k in ("warmup_s", "before_fault_s", "fault_s", "observe_s")))
+                            for sc, t in timings.items()), caption="timings used"))
+    st = settings.get("settings") or {}
+    if st:
+        doc.add(Para("The exact settings used are in `settings.json`; load: "
+                     + ", ".join(f"{k} {v}" for k, v in (st.get("load") or {}).items())
+                     + "; deployment: " + ", ".join(f"{k} {v}" for k, v in (st.get("deploy_spec") or {}).items()
+                                                    if k not in ("cpu", "memory", "storage"))))
+    try:
+        from harness import checker
+
+        if checker.__doc__:
+            doc.add(Para("The checker's own definitions (harness/checker.py):"), Pre(checker.__doc__.strip()))
+    except Exception:  # noqa: BLE001 - optional detail
+        pass
+
+    # skipped etc.
+    doc.add(Heading("Skipped, not applicable and failed cells"))
+    rows = T.not_ok_rows(results)
+    if rows:
+        doc.add(Table(("scenario", "engine", "mode", "status", "why"), tuple(rows)))
+    else:
+        doc.add(Para("None: every cell ran and was measured."))
+    return doc, figs
+
+
+def _observations(results: dict[str, Any], scenario: str, engine: str) -> list[str]:
+    """What the numbers say, in words: failovers seen by the servers vs writes seen by the clients."""
+    out = []
+    for mode in T.MODES:
+        for c in T.cells_for(results, scenario, engine, mode):
+            if not c.get("fault"):
+                continue
+            av = c.get("availability") or {}
+            rcs = c.get("role_changes") or []
+            inj = T.get(c, "fault", "injected_at_s")
+            who = f"{engine}/{mode}"
+            if rcs:
+                rc = rcs[0]
+                rel = rc.get("at_s") - inj if isinstance(rc.get("at_s"), int | float) and isinstance(inj, int | float) else None
+                txt = f"{who}: the servers recorded a primary change to {rc['new_primary']} ({rc['source']})"
+                if rel is not None:
+                    txt += f" {rel:.1f} s after injection"
+                if av.get("rto_s") is not None:
+                    txt += f"; clients resumed writing {av['rto_s']:.1f} s after injection"
+                out.append(txt + ".")
+            elif mode == "kubeblocks" and av.get("rto_s"):
+                out.append(f"{who}: no primary change was recorded — writes resumed after {av['rto_s']:.1f} s on the "
+                           "same primary (restarted in place or released), i.e. no failover happened.")
+            if av.get("recovered") is False:
+                out.append(f"{who}: writes did not resume within the observation window.")
+            lost = T.get(c, "consistency", "lost_writes")
+            if lost:
+                out.append(f"{who}: {lost} acknowledged writes were missing in the final read-back.")
+    return out

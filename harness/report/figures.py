@@ -1,0 +1,155 @@
+"""Figures (matplotlib, Agg): per-cell timelines and a write-gap summary, from the run's own files.
+
+Timelines read each cell's `timeline.csv` (written by the checker); the fault window, write gap
+and role changes come from the cell's record in results.json. Nothing is recomputed.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
+
+from harness.report.tables import cells_for, get  # noqa: E402
+
+MODE_COLORS = {"kubeblocks": "#1f77b4", "statefulset": "#ff7f0e"}
+DPI = 110
+
+
+def read_timeline(path: Path) -> dict[str, list[float]]:
+    """The per-second CSV as columns; empty p99 cells (no ok op that second) become NaN."""
+    cols: dict[str, list[float]] = {}
+    with open(path, newline="") as fh:
+        for row in csv.DictReader(fh):
+            for k, v in row.items():
+                cols.setdefault(k, []).append(float(v) if v not in ("", None) else float("nan"))
+    return cols
+
+
+def _shade(ax: Any, cell: dict[str, Any], first: bool) -> None:
+    fault = cell.get("fault") or {}
+    inj = fault.get("injected_at_s")
+    if inj is None:
+        return
+    rec = fault.get("recovered_at_s")
+    dur = fault.get("duration_s") or 0
+    if dur and rec is not None:
+        ax.axvspan(inj, rec, color="#d62728", alpha=0.12, lw=0, label="fault in force" if first else None)
+    ax.axvline(inj, color="black", lw=1.3, ls="-", label="fault injected" if first else None)
+    gw = get(cell, "availability", "write_gap_window_s")
+    if gw and (get(cell, "availability", "rto_s") or 0) > 0 or (gw and get(cell, "availability", "recovered") is False):
+        ax.axvspan(gw[0], gw[1], facecolor="none", edgecolor="#7f7f7f", hatch="///", lw=0,
+                   label="longest write gap" if first else None)
+    for rc in cell.get("role_changes") or []:
+        at = rc.get("at_s")
+        if isinstance(at, int | float):
+            ax.axvline(at, color="#9467bd", ls="--", lw=1.1, label="primary change (server log)" if first else None)
+            first = False
+
+
+def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engine: str, repeat: int,
+                    out: Path) -> Path | None:
+    """ok/s + failed/s (top) and p99 per second (bottom), one column per mode, shared axes."""
+    cols = []
+    for mode in ("kubeblocks", "statefulset"):
+        cs = [c for c in cells_for(results, scenario, engine, mode) if c.get("repeat", 0) == repeat]
+        tl = get(cs[0], "artifacts", "timeline") if cs else None
+        if cs and tl and (run_dir / tl).exists():
+            cols.append((mode, cs[0], read_timeline(run_dir / tl)))
+    if not cols:
+        return None
+    fig, axes = plt.subplots(2, len(cols), figsize=(6.2 * len(cols), 5.6), sharex=True, sharey="row",
+                             squeeze=False, gridspec_kw={"height_ratios": [3, 2]})
+    # one y scale for the whole latency row (shared axis): log only when a spike dwarfs the steady values
+    p99_all = [v for _, _, tl in cols for v in tl["p99_ms"] if v == v and v > 0]
+    log_p99 = bool(p99_all) and max(p99_all) / min(p99_all) > 30
+    for j, (mode, cell, tl) in enumerate(cols):
+        top, bot = axes[0][j], axes[1][j]
+        # each row counts the ops completed in [t, t+1): drawn as stairs over that second
+        t = tl["t_s"]
+        edges = [*t, (t[-1] + 1) if t else 1]
+        top.stairs(tl["ok"], edges, color="#2ca02c", lw=1.6, label="ok/s", baseline=None)
+        top.stairs(tl["failed"], edges, color="#d62728", lw=1.6, label="failed/s", baseline=None)
+        if any(v > 0 for v in tl.get("unknown", [])):
+            top.stairs(tl["unknown"], edges, color="#e377c2", lw=1.2, label="unknown/s (info)", baseline=None)
+        bot.stairs(tl["p99_ms"], edges, color=MODE_COLORS[mode], lw=1.6, label="p99 of the second", baseline=None)
+        _shade(top, cell, first=True)
+        _shade(bot, cell, first=False)
+        av = cell.get("availability") or {}
+        cons = cell.get("consistency") or {}
+        if cell.get("fault"):
+            rto = av.get("rto_s")
+            rto_t = "not recovered" if av.get("recovered") is False else f"RTO {rto:.1f} s" if rto is not None else ""
+            sub = f"write gap {av.get('write_gap_s') or 0:.1f} s, {rto_t}, lost {cons.get('lost_writes')}"
+        else:
+            sub = f"{get(cell, 'throughput_ops_s', 'steady') or 0:.0f} ok ops/s, p99 {get(cell, 'latency_ms', 'p99') or 0:.1f} ms"
+        top.set_title(f"{engine} / {mode}\n{sub}", fontsize=10)
+        top.grid(alpha=0.3)
+        bot.grid(alpha=0.3, which="both")
+        if log_p99:
+            bot.set_yscale("log")
+            bot.yaxis.set_major_formatter(ScalarFormatter())
+            bot.yaxis.set_minor_formatter(NullFormatter())
+        else:
+            bot.set_ylim(bottom=0)
+        bot.set_xlabel("seconds since load start")
+        if j == 0:
+            top.set_ylabel("ops per second")
+            bot.set_ylabel("p99 latency (ms)")
+        top.set_ylim(bottom=0)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8.5, frameon=False)
+    rep = f" (repeat {repeat})" if repeat else ""
+    fig.suptitle(f"{scenario}{rep}", fontsize=12, fontweight="bold")
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)
+    return out
+
+
+def summary_figure(results: dict[str, Any], engines: list[str], out: Path) -> Path | None:
+    """Longest write gap per fault scenario, kubeblocks vs statefulset, one panel per engine."""
+    scenarios = [s for s in dict.fromkeys(c["scenario"] for c in results["cells"]) if s != "steady"]
+    panels = [e for e in engines if any(cells_for(results, s, e, m) for s in scenarios for m in MODE_COLORS)]
+    if not scenarios or not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False, sharey=True)
+    width = 0.38
+    for j, engine in enumerate(panels):
+        ax = axes[0][j]
+        for k, mode in enumerate(MODE_COLORS):
+            for i, sc in enumerate(scenarios):
+                cs = cells_for(results, sc, engine, mode)
+                if not cs:
+                    continue
+                gaps = [get(c, "availability", "write_gap_s") or 0.0 for c in cs]
+                rto0 = all(get(c, "availability", "rto_s") == 0 for c in cs)
+                gap = 0.0 if rto0 else sorted(gaps)[len(gaps) // 2]
+                not_rec = any(get(c, "availability", "recovered") is False for c in cs)
+                x = i + (k - 0.5) * width
+                ax.bar(x, gap, width, color=MODE_COLORS[mode], hatch="xx" if not_rec else None,
+                       edgecolor="black" if not_rec else MODE_COLORS[mode])
+                ax.text(x, gap, f"{gap:.1f}" + ("*" if not_rec else ""), ha="center", va="bottom", fontsize=8)
+        ax.set_xticks(range(len(scenarios)))
+        ax.set_xticklabels(scenarios, rotation=15, fontsize=9)
+        ax.set_title(engine)
+        ax.grid(axis="y", alpha=0.3)
+        if j == 0:
+            ax.set_ylabel("longest write gap after injection (s)")
+    handles = [Patch(color=c, label=m) for m, c in MODE_COLORS.items()]
+    handles.append(Patch(facecolor="white", edgecolor="black", hatch="xx", label="* not recovered in window"))
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    fig.suptitle("Write unavailability per fault (0 = writes never paused ≥ 1 s)", fontsize=11, fontweight="bold")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)
+    return out

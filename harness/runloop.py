@@ -1,0 +1,370 @@
+"""`harness run` and `harness list`: plan the cells, run them one by one, keep results.json current.
+
+The run directory `reports/<run-id>/` holds run.log, settings.json (the exact settings used),
+results.json (rewritten after every cell), logs/ (each server's log), cells/ (history and
+timeline per cell) and, at the end, the report. `reports/latest` points at the newest run.
+SIGINT / SIGTERM stop everything, mark the running cell `failed` (reason `interrupted`), keep
+results.json and exit 130 / 143.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform as _pyplatform
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from harness.cell import CellEnv, Interrupted, Workload, run_cell
+from harness.config import PROFILES, Settings, build_settings, load_settings_file, settings_to_json
+from harness.errors import HarnessError
+from harness.faults import iso
+from harness.plan import CellPlan, fmt_duration, plan_cells, planned_total_s
+from harness.platforms.base import ENGINES, MODES, PLATFORMS, Check, Platform
+from harness.procs import ProcessRegistry, find_leftovers, state_dir_from_env
+from harness.progress import Progress, make_progress
+from harness.results import RESULTS_FILE, cell_record, new_results, write_results
+
+log = logging.getLogger("harness.run")
+
+EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+ENGINE_BINARY = {"mysql": ("mariadbd", "mysqld"), "redis": ("redis-server",), "mongodb": ("mongod",)}
+SOFTWARE_OF_CHECK = {"mariadbd": "mariadb", "mysqld": "mariadb", "redis-server": "redis", "mongod": "mongodb",
+                     "kind": "kind", "kubernetes": "kubernetes", "kubeblocks": "kubeblocks"}
+
+
+# -- platform choice ---------------------------------------------------------------------------
+def choose_platform(requested: str) -> tuple[str, str]:
+    """(platform, why). `auto`: kind when a Docker engine answers and kind/kubectl/helm are usable."""
+    if requested != "auto":
+        return requested, "requested with --platform"
+    from harness.platforms.tools import docker_engine_check, tool_check
+
+    docker = docker_engine_check(timeout_s=5)
+    if not docker.ok:
+        return "local", f"auto: no usable Docker engine ({docker.detail})"
+    missing = [c.name for c in (tool_check(n) for n in ("kind", "kubectl", "helm")) if not c.ok and c.required]
+    if missing:
+        return "local", f"auto: Docker engine {docker.version} answers but {', '.join(missing)} cannot be had"
+    return "kind", f"auto: Docker engine {docker.version} answers and kind/kubectl/helm are usable"
+
+
+def make_platform(name: str, registry: ProcessRegistry, run_dir: Path, work_dir: Path) -> Platform:
+    """The platform object; each import is lazy so `local` needs no Kubernetes SDK."""
+    if name == "local":
+        from harness.platforms.local import LocalPlatform
+
+        return LocalPlatform(registry, run_dir, work_dir)
+    if name == "kind":
+        from harness.platforms.kind import KindPlatform  # type: ignore[import-not-found]
+
+        return KindPlatform(registry=registry, run_dir=run_dir, work_dir=work_dir)  # type: ignore[call-arg]
+    if name == "k8s":
+        from harness.platforms.kubernetes import KubernetesPlatform  # type: ignore[import-not-found]
+
+        return KubernetesPlatform(registry=registry, run_dir=run_dir, work_dir=work_dir)  # type: ignore[call-arg]
+    raise HarnessError(f"unknown platform {name!r}; accepted: auto, {', '.join(PLATFORMS)}")
+
+
+def unavailable_engines(checks: list[Check], engines: list[str]) -> dict[str, str]:
+    """engine -> reason, for optional servers the preflight found missing (mongod): skipped at once."""
+    out: dict[str, str] = {}
+    for c in checks:
+        if c.ok or c.required:
+            continue
+        for e in engines:
+            if c.name in ENGINE_BINARY[e]:
+                out[e] = f"{c.name} is not installed on this machine; to run these cells: {c.fix or c.detail}"
+    return out
+
+
+def software_versions(checks: list[Check]) -> dict[str, str | None]:
+    sw: dict[str, str | None] = {k: None for k in ("mariadb", "redis", "mongodb", "kubeblocks", "kubernetes", "kind")}
+    for c in checks:
+        key = SOFTWARE_OF_CHECK.get(c.name.lower())
+        if key and c.ok and c.version and sw[key] is None:
+            sw[key] = c.version
+    return sw
+
+
+# -- run metadata ------------------------------------------------------------------------------
+def git_sha() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def harness_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("openim-kb-poc")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def host_info() -> dict[str, Any]:
+    mem_kb = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {"cpus": os.cpu_count() or 1, "memory_gb": round(mem_kb / 1024 / 1024, 1),
+            "os": f"{_pyplatform.system()} {_pyplatform.release()}"}
+
+
+def new_run_dir(out: Path, platform: str, profile: str) -> tuple[str, Path]:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = f"{stamp}-{platform}-{profile}"
+    out.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 100):
+        run_id = base if n == 1 else f"{base}-{n}"
+        run_dir = out / run_id
+        try:
+            run_dir.mkdir()
+            return run_id, run_dir
+        except FileExistsError:
+            continue
+    raise HarnessError(f"cannot create a run directory under {out}")
+
+
+def point_latest(out: Path, run_id: str) -> None:
+    """`<out>/latest` -> `<run-id>` (relative), replaced atomically."""
+    link = out / "latest"
+    tmp = out / f".latest.{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(run_id)
+    os.replace(tmp, link)
+
+
+# -- signals -----------------------------------------------------------------------------------
+@contextmanager
+def signals_raise() -> Any:
+    """SIGINT/SIGTERM raise Interrupted once; later signals are ignored so teardown can finish."""
+    def handler(signum: int, _frame: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# -- the run -----------------------------------------------------------------------------------
+@dataclass
+class RunRequest:
+    scenarios: list[str]
+    platform: str
+    engines: list[str]
+    modes: list[str]
+    settings: Settings
+    out: Path
+    dry_run: bool = False
+    render_report: bool = True
+
+
+def request_from_args(args: argparse.Namespace) -> RunRequest:
+    if args.profile not in PROFILES:
+        raise HarnessError(f"--profile {args.profile!r}: accepted: {', '.join(PROFILES)}")
+    overrides = load_settings_file(args.settings) if getattr(args, "settings", None) else None
+    settings = build_settings(args.profile, seed=args.seed, overrides=overrides,
+                              source=str(args.settings) if overrides is not None else "settings")
+    return RunRequest(scenarios=list(args.scenarios or []), platform=args.platform, engines=list(args.engines),
+                      modes=list(args.modes), settings=settings, out=Path(args.out),
+                      dry_run=bool(args.dry_run))
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    return execute(request_from_args(args))
+
+
+def execute(req: RunRequest, workload: Workload | None = None, stream: Any = None,
+            platform_factory: Callable[[str, ProcessRegistry, Path, Path], Platform] = make_platform) -> int:
+    """Runs a request end to end; returns the exit status. `workload`/`platform_factory`: for tests."""
+    import scenarios
+
+    out_stream = stream or sys.stdout
+    say = lambda text: print(text, file=out_stream, flush=True)  # noqa: E731
+    selected = scenarios.select(req.scenarios)
+    for e in req.engines:
+        if e not in ENGINES:
+            raise HarnessError(f"unknown engine {e!r}; accepted: {', '.join(ENGINES)}")
+    for m in req.modes:
+        if m not in MODES:
+            raise HarnessError(f"unknown mode {m!r}; accepted: {', '.join(MODES)}")
+    platform_name, why = choose_platform(req.platform)
+    say(f"platform: {platform_name} ({why})")
+
+    leftovers = find_leftovers(state_dir_from_env())
+    alive = [lo for lo in leftovers if lo.alive]
+    if alive:
+        n = sum(len(lo.alive) for lo in alive)
+        say(f"warning: {n} process(es) left behind by killed run(s) {', '.join(lo.run_id for lo in alive)}; "
+            "run `harness cleanup` to stop them")
+
+    if req.dry_run:
+        unavailable: dict[str, str] = {}
+        if platform_name == "local":  # its preflight only runs `--version`: safe in a dry run
+            from harness.platforms.local.preflight import preflight
+
+            unavailable = unavailable_engines(preflight(), req.engines)
+        cells = plan_cells(selected, req.engines, req.modes, req.settings, unavailable)
+        _print_plan(say, cells, req.settings, dry=True)
+        return 0
+
+    run_id, run_dir = new_run_dir(req.out, platform_name, req.settings.profile)
+    point_latest(req.out, run_id)
+    handler = _setup_logging(run_dir / "run.log")
+    registry = ProcessRegistry(state_dir_from_env() / f"{run_id}.json", run_id)
+    results_path = run_dir / RESULTS_FILE
+    exit_code = 0
+    try:
+        (run_dir / "settings.json").write_text(json.dumps({
+            "profile": req.settings.profile, "platform": platform_name, "platform_reason": why,
+            "scenarios": [s.name for s in selected], "engines": req.engines, "modes": req.modes,
+            "settings": settings_to_json(req.settings),
+            "scenario_timings": {s.name: req.settings.timings_for(s.name, s.timings_for(req.settings.profile))
+                                 .model_dump() for s in selected},
+        }, indent=1) + "\n")
+        work_dir = Path(os.environ.get("HARNESS_WORK_DIR", "/tmp")) / f"harness-{run_id}"
+        platform = platform_factory(platform_name, registry, run_dir, work_dir)
+        checks = platform.preflight()
+        missing = [c for c in checks if c.required and not c.ok]
+        if missing:
+            c = missing[0]
+            raise HarnessError(f"{platform_name}: {c.name} missing: {c.detail}; fix: {c.fix}")
+        cells = plan_cells(selected, req.engines, req.modes, req.settings,
+                           unavailable_engines(checks, req.engines))
+        results = new_results({
+            "id": run_id, "platform": platform_name, "profile": req.settings.profile, "seed": req.settings.seed,
+            "started_at": iso(time.time()), "finished_at": None, "status": "running",
+            "harness_version": harness_version(), "git_sha": git_sha(), "host": host_info(),
+            "software": software_versions(checks), "platform_reason": why,
+            "emulation": platform_name == "local",
+        })
+        write_results(results_path, results)
+        _print_plan(say, cells, req.settings, dry=False)
+        say(f"run directory: {run_dir}")
+        if workload is None:
+            from harness.workload_parts import RealWorkload
+
+            workload = RealWorkload(registry)
+        exit_code = _run_cells(cells, platform, workload, req.settings, run_dir, results, results_path, out_stream)
+    finally:
+        registry.close()
+        logging.getLogger("harness").removeHandler(handler)
+        handler.close()
+    if req.render_report:
+        from harness.report import render_run_dir
+
+        paths = render_run_dir(run_dir)
+        report = next((p for p in paths if p.name == "report.html"), paths[0] if paths else None)
+        say(f"report: {report}")
+        say(f"        {run_dir / 'report.md'}  (latest: {req.out / 'latest'})")
+    return exit_code
+
+
+def _print_plan(say: Callable[[str], None], cells: list[CellPlan], s: Settings, dry: bool) -> None:
+    runnable = [c for c in cells if c.runnable()]
+    total = planned_total_s(cells, s.cell_overhead_s)
+    say(f"plan: profile {s.profile}, {len(cells)} cells ({len(runnable)} to run), seed {s.seed}, "
+        f"planned {fmt_duration(total)} (incl. ~{s.cell_overhead_s:g} s per cell for deploy/seed/check/teardown)")
+    if dry:
+        for c in runnable:
+            say(f"  {c.key}: " + " -> ".join(c.steps()))
+    # cells that will not run, grouped by reason so the same sentence is not printed ten times
+    grouped: dict[str, list[str]] = {}
+    for c in cells:
+        if not c.runnable():
+            what = f"not applicable: {c.not_applicable}" if c.not_applicable else f"skipped: {c.unavailable}"
+            grouped.setdefault(what, []).append(c.key)
+    for what, keys in grouped.items():
+        say(f"  {len(keys)} cell(s) {what}")
+        say(f"      ({', '.join(keys)})")
+
+
+def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, settings: Settings,
+               run_dir: Path, results: dict[str, Any], results_path: Path, stream: Any) -> int:
+    progress: Progress = make_progress(len(cells), planned_total_s(cells, settings.cell_overhead_s), stream)
+    env = CellEnv(platform=platform, workload=workload, settings=settings, run_dir=run_dir,
+                  on_phase=lambda p: progress.update(phase=p),
+                  on_rates=lambda ok, failed: progress.update(ok_s=ok, failed_s=failed))
+    exit_code = 0
+    current: CellPlan | None = None
+    try:
+        with signals_raise():
+            for i, plan in enumerate(cells, 1):
+                current = plan
+                progress.cell_started(i, plan.key)
+                log.info("cell %d/%d %s start", i, len(cells), plan.key)
+                rec = run_cell(env, plan)
+                log.info("cell %s: %s %s", plan.key, rec["status"], rec.get("reason") or "")
+                results["cells"].append(rec)
+                write_results(results_path, results)
+                progress.cell_finished(rec)
+                current = None
+    except Interrupted as e:
+        exit_code = EXIT_FOR_SIGNAL.get(signal.Signals(e.signum), 130)
+        log.warning("interrupted by signal %d", e.signum)
+        if current is not None:
+            results["cells"].append(cell_record(scenario=current.scenario.name, engine=current.engine,
+                                                mode=current.mode, repeat=current.repeat, status="failed",
+                                                reason="interrupted"))
+        progress.print(f"interrupted (signal {e.signum}): stopping everything; results kept in {results_path}")
+    finally:
+        progress.close()
+        results["run"]["finished_at"] = iso(time.time())
+        results["run"]["status"] = "interrupted" if exit_code else "finished"
+        write_results(results_path, results)
+    return exit_code
+
+
+def _setup_logging(path: Path) -> logging.Handler:
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("harness")
+    root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    root.propagate = False
+    return handler
+
+
+# -- harness list ------------------------------------------------------------------------------
+def list_everything(stream: Any = None) -> int:
+    import scenarios
+
+    out = stream or sys.stdout
+    w = lambda text="": print(text, file=out)  # noqa: E731
+    w("scenarios (in run order; timings for the quick profile):")
+    for sc in scenarios.load_scenarios().values():
+        t = sc.timings_for("quick")
+        fault = f"{sc.fault.kind} ({sc.fault.target})" if sc.fault else "no fault"
+        w(f"  {sc.name:<20} {fault:<24} warm-up {t.warmup_s:g} s, load {t.load_s:g} s"
+          + (f" (fault at {t.before_fault_s:g} s for {t.fault_s:g} s)" if sc.fault else ""))
+        w(f"  {'':<20} {sc.summary}")
+        for mode, why in sc.not_applicable.items():
+            w(f"  {'':<20} not applicable to {mode}: {why}")
+    w(f"engines:   {', '.join(ENGINES)}")
+    w(f"modes:     {', '.join(MODES)}")
+    w(f"profiles:  {', '.join(PROFILES)} (default quick)")
+    w(f"platforms: auto, {', '.join(PLATFORMS)} (default auto: kind with a Docker engine, else local)")
+    return 0

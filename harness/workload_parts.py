@@ -1,0 +1,116 @@
+"""The real `Workload` for the cell: harness.workload's driver + read-back + harness.checker.
+
+One adapter, so the cell's contract stays small and the load/checker modules can evolve
+without the run loop changing. Imports are lazy (the driver pulls in client libraries).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.config import Settings
+from harness.faults import FaultWindow
+from harness.platforms.base import Endpoint
+
+log = logging.getLogger("harness.workload_parts")
+
+READBACK_RETRY_S = 30.0  # the primary may still be coming back when the load ends
+
+
+class RealLoad:
+    """A running `harness.workload.driver.LoadRun`, seen through the cell's `LoadHandle`."""
+
+    def __init__(self, run: Any):
+        self.run = run
+        self.history_paths = list(run.history_paths)
+        self.load_start_us = int(run.load_start_us)
+
+    def rates(self) -> tuple[float, float]:
+        p = self.run.progress()
+        return float(p.ok_per_s), float(p.failed_per_s)
+
+    def done(self) -> bool:
+        return self.run.progress().workers_alive == 0
+
+    def finish(self, timeout_s: float) -> dict[str, Any]:
+        """Offered vs achieved (LoadSummary's scalar fields; per-worker detail stays in the cell dir)."""
+        summary = self.run.wait(timeout_s)
+        return {k: v for k, v in vars(summary).items() if isinstance(v, int | float | str) or v is None}
+
+    def stop(self) -> None:
+        self.run.stop()
+
+
+class RealWorkload:
+    def __init__(self, registry: Any):
+        self.registry = registry  # every load worker is spawned through it (stopped on Ctrl-C)
+
+    def seed(self, endpoint: Endpoint, engine: str, settings: Settings) -> Any:
+        from harness.workload.driver import seed_data
+        from harness.workload.model import SeedSize
+
+        sd = settings.seed_data
+        size = SeedSize(users=sd.users, friends_per_user=min(sd.friends_per_user, sd.users - 1), groups=sd.groups,
+                        group_size=min(sd.group_size, sd.users))
+        return seed_data(endpoint, engine, size, settings.seed)
+
+    def start(self, endpoint: Endpoint, engine: str, mix: dict[str, float], duration_s: float,
+              settings: Settings, seed_info: Any, out_dir: Path, log_path: Path) -> RealLoad:
+        from harness.workload.driver import LoadSpec, start_load
+
+        ld = settings.load
+        spec = LoadSpec(engine=engine, mix=mix, rate_ops_s=ld.rate_ops_s, users=ld.users, duration_s=duration_s,
+                        seed=settings.seed, workers=ld.workers, op_timeout_s=ld.op_timeout_s)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run = start_load(endpoint, spec, seed_info, out_dir, self.registry, log_path)
+        return RealLoad(run)
+
+    def measure(self, *, endpoint: Endpoint, engine: str, history_paths: list[Path], load_start_us: int,
+                load_end_us: int, steady_end_us: int, fault: FaultWindow | None, timeline_path: Path,
+                settings: Settings) -> dict[str, Any]:
+        from harness import checker
+
+        readback = _read_back_with_retry(endpoint, engine, history_paths)
+        cw = None
+        if fault is not None:
+            cw = checker.FaultWindow(
+                injected_at_mono_us=fault.injected_at_us,
+                recovered_at_mono_us=None if fault.planned_duration_s == 0 else fault.recovered_at_us,
+                kind=fault.kind,
+            )
+        m = checker.check(history_paths, load_start_us=load_start_us, load_end_us=load_end_us, fault=cw,
+                          readback=readback)
+        checker.write_timeline(m, timeline_path)
+        out = m.to_results()
+        if m.gap_start_us is not None and m.gap_end_us is not None:
+            out["availability"]["write_gap_window_s"] = [round((m.gap_start_us - load_start_us) / 1e6, 3),
+                                                         round((m.gap_end_us - load_start_us) / 1e6, 3)]
+        out["notes"] = list(m.notes)
+        out["by_op"] = m.by_op
+        evidence = {
+            "readback": readback.to_json() if readback is not None else None,
+            "duplicates": [vars(d) for d in m.duplicates],
+            "regressions": [vars(r) for r in m.regressions],
+        }
+        (timeline_path.parent / "evidence.json").write_text(json.dumps(evidence, indent=1, default=str))
+        return out
+
+
+def _read_back_with_retry(endpoint: Endpoint, engine: str, history_paths: list[Path]) -> Any:
+    """Read-back from the recovered primary; connection errors are retried while it comes back."""
+    from harness.history import acked_writes
+    from harness.workload.readback import read_back
+
+    deadline = time.monotonic() + READBACK_RETRY_S
+    while True:
+        try:
+            return read_back(endpoint, engine, acked_writes(history_paths))
+        except Exception as e:  # noqa: BLE001 - retried until the deadline, then the cell fails
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"read-back failed for {READBACK_RETRY_S:.0f} s: {type(e).__name__}: {e}") from e
+            log.info("read-back: %s: %s; retrying", type(e).__name__, e)
+            time.sleep(1.0)
