@@ -66,13 +66,16 @@ def make_platform(name: str, registry: ProcessRegistry, run_dir: Path, work_dir:
 
         return LocalPlatform(registry, run_dir, work_dir)
     if name == "kind":
-        from harness.platforms.kind import KindPlatform  # type: ignore[import-not-found]
+        from harness.platforms.commands import LogWriter, RealRunner
+        from harness.platforms.kind import KindPlatform
 
-        return KindPlatform(registry=registry, run_dir=run_dir, work_dir=work_dir)  # type: ignore[call-arg]
+        # every external command goes to run.log (secrets go on stdin and are never echoed)
+        return KindPlatform(RealRunner(echo=LogWriter()), run_dir, registry=registry, work_dir=work_dir)
     if name == "k8s":
-        from harness.platforms.kubernetes import KubernetesPlatform  # type: ignore[import-not-found]
+        from harness.platforms.commands import LogWriter, RealRunner
+        from harness.platforms.kubernetes import KubernetesPlatform
 
-        return KubernetesPlatform(registry=registry, run_dir=run_dir, work_dir=work_dir)  # type: ignore[call-arg]
+        return KubernetesPlatform(RealRunner(echo=LogWriter()), run_dir, registry=registry, work_dir=work_dir)
     raise HarnessError(f"unknown platform {name!r}; accepted: auto, {', '.join(PLATFORMS)}")
 
 
@@ -229,6 +232,12 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
             unavailable = unavailable_engines(preflight(), req.engines)
         cells = plan_cells(selected, req.engines, req.modes, req.settings, unavailable)
         _print_plan(say, cells, req.settings, dry=True)
+        if platform_name in ("kind", "k8s"):  # every command and manifest, in order, executing nothing
+            from harness.platforms.kubernetes import dry_run_plan
+
+            say(f"\n{platform_name} commands and manifests, in order (dry run: nothing is executed):")
+            dry_run_plan(platform_name, [c for c in cells if c.runnable()], req.settings.deploy_spec(),
+                         out=out_stream)
         return 0
 
     run_id, run_dir = new_run_dir(req.out, platform_name, req.settings.profile)
@@ -237,6 +246,7 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
     registry = ProcessRegistry(state_dir_from_env() / f"{run_id}.json", run_id)
     results_path = run_dir / RESULTS_FILE
     exit_code = 0
+    platform: Platform | None = None
     try:
         (run_dir / "settings.json").write_text(json.dumps({
             "profile": req.settings.profile, "platform": platform_name, "platform_reason": why,
@@ -270,9 +280,13 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
             workload = RealWorkload(registry)
         exit_code = _run_cells(cells, platform, workload, req.settings, run_dir, results, results_path, out_stream)
     finally:
-        registry.close()
-        logging.getLogger("harness").removeHandler(handler)
-        handler.close()
+        try:
+            if platform is not None:
+                platform.close()  # e.g. deletes the kind cluster this run created
+        finally:
+            registry.close()
+            logging.getLogger("harness").removeHandler(handler)
+            handler.close()
     if req.render_report:
         from harness.report import render_run_dir
 

@@ -39,6 +39,7 @@ class FakePlatform:
     def __init__(self, skip_engine=None):
         self.skip_engine = skip_engine
         self.deployed, self.torn, self.injections = [], [], []
+        self.closed = 0
 
     def preflight(self):
         return [Check("mariadbd", True, "10.11.19"), Check("redis-server", True, "7.0.15"),
@@ -68,6 +69,9 @@ class FakePlatform:
 
     def teardown(self, dep):
         self.torn.append(dep.id)
+
+    def close(self):
+        self.closed += 1
 
 
 class FakeLoad:

@@ -190,3 +190,34 @@ def test_setup_refuses_without_docker_engine_in_one_line(tmp_path):
     with pytest.raises(HarnessError, match="Docker engine"):
         KindPlatform(runner, tmp_path).setup()
     assert runner.commands() == [], "nothing ran"
+
+
+def test_cli_dry_run_on_kind_prints_commands_and_manifests_in_order_touching_nothing(tmp_path, capsys):
+    """`harness run --platform kind --dry-run` through the CLI: the whole plan, manifests included."""
+    from harness.cli import main
+
+    out_dir = tmp_path / "reports"
+    rc = main(["run", "pod-kill-primary", "--engines", "redis", "--platform", "kind", "--dry-run", "--out", str(out_dir)])
+    text = capsys.readouterr().out
+    assert rc == 0
+    order = [
+        "kind create cluster",
+        "kubeblocks_crds.yaml",
+        "--version 1.0.2",
+        "wait: addon redis status.phase=Enabled",
+        "# manifest ",
+        "apiVersion: apps.kubeblocks.io/v1",
+        "kind: Cluster",
+        "status.phase=Running",
+        "delete pod redis-kb-redis-0",
+        "delete namespace openim-poc-redis-kubeblocks",
+        "kind: StatefulSet",
+        "delete pod redis-0",
+        "kind delete cluster",
+    ]
+    at = 0
+    for step in order:  # each step appears after the one before it
+        found = text.find(step, at)
+        assert found != -1, f"{step!r} missing after position {at}"
+        at = found + len(step)
+    assert not out_dir.exists(), "a dry run creates no run directory"

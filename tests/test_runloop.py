@@ -49,6 +49,7 @@ def test_fake_platform_statuses_and_results_after_every_cell(tmp_path):
     assert len(res["cells"]) == 12 and res["run"]["status"] == "finished"
     # every cell that deployed was torn down, failed ones too
     assert sorted(platform.deployed) == sorted(platform.torn) and len(platform.deployed) == 6
+    assert platform.closed == 1, "the platform is closed once at the end of the run"
     # the loop rewrote results.json before each next measured cell
     seen = workload.cells_seen_in_results
     assert seen == sorted(seen) and seen[0] == 0 and seen[-1] >= 5

@@ -222,3 +222,8 @@ class Platform(Protocol):
     def teardown(self, dep: Deployment) -> None:
         """Stops everything of the deployment. Always called; safe to call twice."""
         ...
+
+    def close(self) -> None:
+        """Releases what the platform itself created for the run (a kind cluster). Called once at the
+        end of a run, after every teardown; safe to call twice."""
+        ...

@@ -67,6 +67,27 @@ class Runner(Protocol):
     def note(self, text: str) -> None: ...
 
 
+class LogWriter:
+    """A text stream that sends each complete line to a logger, so commands land in run.log."""
+
+    def __init__(self, logger_name: str = "harness.commands"):
+        import logging
+
+        self._log = logging.getLogger(logger_name)
+        self._buf = ""
+
+    def write(self, text: str) -> int:
+        self._buf += text
+        while "\n" in self._buf:
+            line, self._buf = self._buf.split("\n", 1)
+            if line:
+                self._log.info("%s", line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
 class RealRunner:
     """Executes commands; `quiet` keeps captured output (e.g. a Secret's value) out of errors."""
 

@@ -406,9 +406,12 @@ class KubernetesPlatform:
                 )  # fmt: skip
                 continue
             path = folder / f"{kind.lower()}-{name}.yaml"
-            if not self.runner.dry_run:
+            text = dump_yaml([doc])
+            if self.runner.dry_run:  # nothing is written: show the manifest itself
+                self.runner.note(f"manifest {path}:\n" + "\n".join("#   " + line for line in text.splitlines()))
+            else:
                 folder.mkdir(parents=True, exist_ok=True)
-                path.write_text(dump_yaml([doc]))
+                path.write_text(text)
             self.kubectl("apply", "-f", str(path))
 
     def _cluster_phase(self, ns: str, name: str) -> str:
@@ -480,7 +483,10 @@ class KubernetesPlatform:
         pods = self.pods(dep)
         if self._is_plan():
             primary = next((p.name for p in pods if p.role == "primary"), "?")
-            self.runner.note(f"dry-run assumes primary {primary}; a real run reads {ROLE_LABEL} now")
+            if dep.mode == "kubeblocks":
+                self.runner.note(f"dry-run assumes primary {primary}; a real run reads {ROLE_LABEL} now")
+            else:
+                self.runner.note(f"the StatefulSet's only pod {primary} is the primary")
         if fault.kind == "pod-kill":
             pod = pick_pod(pods, fault.target, dep.mode)
             wall, mono = time.time(), time.monotonic_ns() // 1000

@@ -137,6 +137,9 @@ class LocalPlatform:
         return sorted(h.role_changes, key=lambda r: r.at_wall)
 
     # -- teardown --------------------------------------------------------------------------
+    def close(self) -> None:
+        """Nothing platform-wide to release: each deployment is torn down on its own."""
+
     def teardown(self, dep: Deployment) -> None:
         """Supervisor and controller first (nothing restarts), then every pod; safe twice."""
         h = _handle(dep)
