@@ -133,26 +133,28 @@ def _significant(base: list[float], cur: list[float], worse: str, th: Thresholds
     return p < th.mann_whitney_alpha, p
 
 
-def _throughput(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta:
-    bv, cv = _values(b, "throughput_ops_s", "steady"), _values(c, "throughput_ops_s", "steady")
+def _relative(b: list[dict], c: list[dict], th: Thresholds, metric: str, block: str, name: str,
+              worse: str, limit_pct: float) -> MetricDelta:
+    """A metric that regresses by moving `worse` ("lower"/"higher") more than `limit_pct` percent."""
+    bv, cv = _values(b, block, name), _values(c, block, name)
     mb, mc = _median(bv), _median(cv)
     if mb is None or mc is None or mb == 0:
-        return MetricDelta("steady_throughput_ops_s", mb, mc, False)
-    sig, p = _significant(bv, cv, "lower", th)
-    crossed = mc < mb * (1 - th.steady_throughput_drop_pct / 100)
-    why = f"fell {100 * (mb - mc) / mb:.1f}% (limit {th.steady_throughput_drop_pct:g}%)" if crossed else ""
-    return MetricDelta("steady_throughput_ops_s", mb, mc, crossed and sig, why if sig else "", p)
+        return MetricDelta(metric, mb, mc, False)
+    sig, p = _significant(bv, cv, worse, th)
+    change_pct = 100 * (mc - mb) / mb
+    crossed = -change_pct > limit_pct if worse == "lower" else change_pct > limit_pct
+    verb = "fell" if change_pct < 0 else "rose"
+    why = f"{verb} {abs(change_pct):.1f}% (limit {limit_pct:g}%)" if crossed and sig else ""
+    return MetricDelta(metric, mb, mc, crossed and sig, why, p)
+
+
+def _throughput(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta:
+    return _relative(b, c, th, "steady_throughput_ops_s", "throughput_ops_s", "steady", "lower",
+                     th.steady_throughput_drop_pct)
 
 
 def _p99(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta:
-    bv, cv = _values(b, "latency_ms", "p99"), _values(c, "latency_ms", "p99")
-    mb, mc = _median(bv), _median(cv)
-    if mb is None or mc is None or mb == 0:
-        return MetricDelta("p99_ms", mb, mc, False)
-    sig, p = _significant(bv, cv, "higher", th)
-    crossed = mc > mb * (1 + th.p99_increase_pct / 100)
-    why = f"rose {100 * (mc - mb) / mb:.1f}% (limit {th.p99_increase_pct:g}%)" if crossed else ""
-    return MetricDelta("p99_ms", mb, mc, crossed and sig, why if sig else "", p)
+    return _relative(b, c, th, "p99_ms", "latency_ms", "p99", "higher", th.p99_increase_pct)
 
 
 def _recovered(cells: list[dict]) -> list[bool]:

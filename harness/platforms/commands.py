@@ -88,19 +88,29 @@ class LogWriter:
         pass
 
 
-class RealRunner:
+class _StepRecorder:
+    """Keeps every step in order and echoes it to a stream (the terminal, or run.log)."""
+
+    def __init__(self, sink: TextIO | None):
+        self.steps: list[Step] = []
+        self._sink = sink
+
+    def _record(self, step: Step) -> None:
+        self.steps.append(step)
+        if self._sink is not None:
+            print(step, file=self._sink, flush=True)
+
+    def note(self, text: str) -> None:
+        self._record(Step("note", text))
+
+
+class RealRunner(_StepRecorder):
     """Executes commands; `quiet` keeps captured output (e.g. a Secret's value) out of errors."""
 
     dry_run = False
 
     def __init__(self, echo: TextIO | None = None):
-        self.steps: list[Step] = []
-        self._echo = echo
-
-    def _record(self, step: Step) -> None:
-        self.steps.append(step)
-        if self._echo is not None:
-            print(step, file=self._echo, flush=True)
+        super().__init__(echo)
 
     def run(
         self,
@@ -138,14 +148,11 @@ class RealRunner:
                 raise DeployError(f"timed out after {timeout_s:.0f} s waiting for {what}")
             time.sleep(interval_s)
 
-    def note(self, text: str) -> None:
-        self._record(Step("note", text))
-
 
 Responder = Callable[[Sequence[str]], "CommandResult | None"]
 
 
-class DryRunRunner:
+class DryRunRunner(_StepRecorder):
     """Prints every step and executes nothing.
 
     `responder` may return canned output for a command (tests use it as a fake cluster);
@@ -155,14 +162,8 @@ class DryRunRunner:
     dry_run = True
 
     def __init__(self, out: TextIO | None = sys.stdout, responder: Responder | None = None):
-        self.steps: list[Step] = []
-        self._out = out
+        super().__init__(out)
         self._responder = responder
-
-    def _record(self, step: Step) -> None:
-        self.steps.append(step)
-        if self._out is not None:
-            print(step, file=self._out, flush=True)
 
     def run(
         self,
@@ -185,6 +186,3 @@ class DryRunRunner:
 
     def wait(self, what: str, ready: Callable[[], bool], timeout_s: float, interval_s: float = 2.0) -> None:
         self._record(Step("wait", what))
-
-    def note(self, text: str) -> None:
-        self._record(Step("note", text))
