@@ -93,3 +93,56 @@ def wait_for(check, timeout: float, what: str, interval: float = 0.05):
 @pytest.fixture
 def poll():
     return wait_for
+
+
+# A real short local run shared by the compare and notebook tests (redis: steady + pod-kill-primary,
+# both modes; real servers, load and checker, timings shortened). Run once per session.
+REAL_RUN_SETTINGS = {
+    "timings": {"*": {"warmup_s": 1, "before_fault_s": 3, "observe_s": 4}},
+    "deploy": {"restart_delay_s": 1.0, "sentinel_down_after_ms": 1500, "sentinel_failover_timeout_ms": 5000},
+    "load": {"rate_ops_s": 60, "users": 10},
+    "seed_data": {"users": 20, "friends_per_user": 3, "groups": 2, "group_size": 5},
+}
+
+
+@pytest.fixture(scope="session")
+def real_run_dir(tmp_path_factory) -> Path:
+    import io
+    import json
+
+    from harness.config import build_settings
+    from harness.procs import process_start_ticks
+    from harness.runloop import RunRequest, execute, make_platform
+
+    base = tmp_path_factory.mktemp("real-run")
+    started = []
+
+    def factory(name, registry, run_dir, work_dir):  # records every pid the run starts
+        orig = registry.spawn
+
+        def spawn(argv, name, **kw):
+            proc = orig(argv, name, **kw)
+            started.append((proc.pid, process_start_ticks(proc.pid), name))
+            return proc
+
+        registry.spawn = spawn
+        return make_platform(name, registry, run_dir, work_dir)
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HARNESS_STATE_DIR", str(base / "state"))
+    mp.setenv("HARNESS_WORK_DIR", str(base / "work"))
+    try:
+        req = RunRequest(scenarios=["steady", "pod-kill-primary"], platform="local", engines=["redis"],
+                         modes=["kubeblocks", "statefulset"], out=base / "out", render_report=False,
+                         settings=build_settings("quick", overrides=REAL_RUN_SETTINGS))
+        out = io.StringIO()
+        assert execute(req, stream=out, platform_factory=factory) == 0, out.getvalue()
+    finally:
+        mp.undo()
+    alive = [f"{n} (pid {p})" for p, t, n in started if is_alive(p, t)]
+    assert started and not alive, f"processes of the run still alive: {alive}"
+    run_dir = (base / "out" / "latest").resolve()
+    cells = json.loads((run_dir / "results.json").read_text())["cells"]
+    bad = [f"{c['scenario']}/{c['mode']}: {c['status']} {c['reason']}" for c in cells if c["status"] != "ok"]
+    assert len(cells) == 4 and not bad, f"the shared real run did not measure every cell: {bad}"
+    return run_dir

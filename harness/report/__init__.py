@@ -83,17 +83,8 @@ def build_document(run_dir: Path, results: dict[str, Any], settings: dict[str, A
     sc_info = _scenario_info()
 
     # header
-    sw = ", ".join(f"{k} {v}" for k, v in run["software"].items() if v) or "unknown"
     status = run.get("status", "finished")
-    doc.add(Table(("", ""), (
-        ("platform", f"{run['platform']}" + (f" ({run['platform_reason']})" if run.get("platform_reason") else "")),
-        ("software", sw),
-        ("profile / seed", f"{run['profile']} / {run['seed']}"),
-        ("started / finished", f"{run['started_at']} / {run.get('finished_at') or '(unfinished)'}"),
-        ("run status", status),
-        ("harness", f"{run['harness_version']} (git {(run.get('git_sha') or 'unknown')[:12]})"),
-        ("host", f"{run['host']['cpus']} CPUs, {run['host']['memory_gb']} GB"),
-    )))
+    doc.add(Table(("", ""), tuple(T.header_rows(run))))
     if run["platform"] == "local":
         doc.add(Para(f"**Emulation.** {EMULATION_NOTE}"))
     if status != "finished":

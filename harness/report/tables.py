@@ -291,3 +291,39 @@ def headline_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
 
 HEADLINE_HEADER = ("scenario", "engine", "mode", "status", "write gap", "RTO", "lost writes", "steady ops/s",
                    "p99")
+
+
+def header_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run header (platform, software, profile, dates, status, harness, host): report and notebook."""
+    sw = ", ".join(f"{k} {v}" for k, v in (run.get("software") or {}).items() if v) or "unknown"
+    host = run.get("host") or {}
+    return [
+        ("platform", f"{run['platform']}" + (f" ({run['platform_reason']})" if run.get("platform_reason") else "")),
+        ("software", sw),
+        ("profile / seed", f"{run['profile']} / {run['seed']}"),
+        ("started / finished", f"{run['started_at']} / {run.get('finished_at') or '(unfinished)'}"),
+        ("run status", run.get("status", "finished")),
+        ("harness", f"{run['harness_version']} (git {(run.get('git_sha') or 'unknown')[:12]})"),
+        ("host", f"{host.get('cpus')} CPUs, {host.get('memory_gb')} GB"),
+    ]
+
+
+CONSISTENCY_HEADER = ("scenario", "engine", "mode", "acknowledged writes", "lost writes", "duplicate seqs",
+                      "seq regressions", "verdict")
+
+
+def consistency_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """One line per measured cell: what the read-back found missing or out of order."""
+    rows = []
+    for c in results["cells"]:
+        if c["status"] != "ok":
+            continue
+        cons = c.get("consistency") or {}
+        bad = [k for k in ("lost_writes", "duplicate_seqs", "seq_regressions") if cons.get(k)]
+        verdict = ("unknown (no read-back)" if cons.get("lost_writes") is None
+                   else "anomalies: " + ", ".join(bad).replace("_", " ") if bad else "every acknowledged write kept")
+        rep = f" #{c['repeat']}" if c.get("repeat") else ""
+        rows.append((c["scenario"] + rep, c["engine"], c["mode"], fmt(cons.get("acked_writes")),
+                     fmt(cons.get("lost_writes")), fmt(cons.get("duplicate_seqs")), fmt(cons.get("seq_regressions")),
+                     verdict))
+    return rows
