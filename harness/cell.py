@@ -38,7 +38,7 @@ class Interrupted(BaseException):
 
 class LoadHandle(Protocol):
     history_paths: list[Path]
-    load_start_us: int  # when the users start (the history's clock); may be after `start()` returns
+    load_start_us: int  # when the measured window starts (after the warm-up; the history's clock)
 
     def rates(self) -> tuple[float, float]:
         """(ok/s, failed/s) over the last second, for the progress line."""
@@ -59,7 +59,11 @@ class Workload(Protocol):
     def seed(self, endpoint: Endpoint, engine: str, settings: Settings) -> Any: ...
 
     def start(self, endpoint: Endpoint, engine: str, mix: dict[str, float], duration_s: float,
-              settings: Settings, seed_info: Any, out_dir: Path, log_path: Path) -> LoadHandle: ...
+              settings: Settings, seed_info: Any, out_dir: Path, log_path: Path, *,
+              warmup_s: float = 0.0) -> LoadHandle:
+        """Starts users that warm up for `warmup_s` (not in `out_dir`'s history), then run the
+        measured window of `duration_s` from `load_start_us`, without reconnecting in between."""
+        ...
 
     def measure(self, *, endpoint: Endpoint, engine: str, history_paths: list[Path], load_start_us: int,
                 load_end_us: int, steady_end_us: int, fault: FaultWindow | None, timeline_path: Path,
@@ -154,15 +158,12 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         seed_info = env.workload.seed(endpoint, plan.engine, s)
         mix = dict(plan.scenario.mix[plan.engine])
 
+        # one load run: the users connect, warm up, and go on into the measured window without
+        # reconnecting; `load_start_us` (the checker's window) begins after the warm-up
         env.on_phase("warm up")
-        load = env.workload.start(endpoint, plan.engine, mix, t.warmup_s, s, seed_info,
-                                  cell_dir / "warmup", cell_dir / "load.log")
-        _follow(env, load, t.warmup_s, s.cell_timeout_s)
-
-        env.on_phase("load")
         hist_dir = cell_dir / "history"
         load = env.workload.start(endpoint, plan.engine, mix, t.load_s, s, seed_info, hist_dir,
-                                  cell_dir / "load.log")
+                                  cell_dir / "load.log", warmup_s=t.warmup_s)
         load_start_us = load.load_start_us
         state["load_start_wall"] = time.time() + (load_start_us - now_us()) / 1e6
         steady_end_us = load_start_us + int(t.before_fault_s * 1e6)
@@ -170,7 +171,8 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         if fault is not None:
             nemesis = Nemesis(env.platform, dep, fault, at_us=steady_end_us).start()
         summary = _follow(env, load, t.load_s + max(0.0, (load_start_us - now_us()) / 1e6), s.cell_timeout_s,
-                          nemesis=nemesis, recover_at_us=steady_end_us + int(t.fault_s * 1e6))
+                          nemesis=nemesis, recover_at_us=steady_end_us + int(t.fault_s * 1e6),
+                          measured_from_us=load_start_us)
         load_end_us = int(summary.get("load_end_us") or now_us())
         load = None
         window = None
@@ -213,7 +215,8 @@ def _history_paths(hist_dir: Path) -> list[Path]:
 
 
 def _follow(env: CellEnv, load: LoadHandle, duration_s: float, slack_s: float,
-            nemesis: Nemesis | None = None, recover_at_us: int | None = None) -> dict[str, Any]:
+            nemesis: Nemesis | None = None, recover_at_us: int | None = None,
+            measured_from_us: int | None = None) -> dict[str, Any]:
     """Polls a running load for the progress line until it ends; a hung load fails the cell."""
     deadline = time.monotonic() + duration_s + slack_s
     while not load.done():
@@ -225,8 +228,12 @@ def _follow(env: CellEnv, load: LoadHandle, duration_s: float, slack_s: float,
             raise RuntimeError(f"fault injection failed: {type(nemesis.error).__name__}: {nemesis.error}")
         ok, failed = load.rates()
         env.on_rates(ok, failed)
-        if nemesis is not None:
+        if measured_from_us is not None and now_us() < measured_from_us:
+            pass  # still warming up: the phase stays "warm up"
+        elif nemesis is not None:
             env.on_phase(_fault_phase(nemesis, recover_at_us))
+        elif measured_from_us is not None:
+            env.on_phase("load")
         time.sleep(POLL_S)
     return load.finish(timeout_s=30)
 

@@ -59,14 +59,17 @@ class RealWorkload:
         return seed_data(endpoint, engine, size, settings.seed)
 
     def start(self, endpoint: Endpoint, engine: str, mix: dict[str, float], duration_s: float,
-              settings: Settings, seed_info: Any, out_dir: Path, log_path: Path) -> RealLoad:
+              settings: Settings, seed_info: Any, out_dir: Path, log_path: Path, *,
+              warmup_s: float = 0.0) -> RealLoad:
+        """Warm-up histories land next to `out_dir` in `warmup/` (kept for reference, never checked)."""
         from harness.workload.driver import LoadSpec, start_load
 
         ld = settings.load
         spec = LoadSpec(engine=engine, mix=mix, rate_ops_s=ld.rate_ops_s, users=ld.users, duration_s=duration_s,
-                        seed=settings.seed, workers=ld.workers, op_timeout_s=ld.op_timeout_s)
+                        seed=settings.seed, workers=ld.workers, op_timeout_s=ld.op_timeout_s, warmup_s=warmup_s)
         out_dir.mkdir(parents=True, exist_ok=True)
-        run = start_load(endpoint, spec, seed_info, out_dir, self.registry, log_path)
+        run = start_load(endpoint, spec, seed_info, out_dir, self.registry, log_path,
+                         warmup_dir=out_dir.parent / "warmup")
         return RealLoad(run)
 
     def measure(self, *, endpoint: Endpoint, engine: str, history_paths: list[Path], load_start_us: int,

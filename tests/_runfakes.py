@@ -75,9 +75,9 @@ class FakePlatform:
 
 
 class FakeLoad:
-    def __init__(self, duration_s, on_start=None):
+    def __init__(self, duration_s, on_start=None, warmup_s=0.0):
         self.history_paths = []
-        self.load_start_us = now_us()
+        self.load_start_us = now_us() + int(warmup_s * 1e6)  # the measured window starts after the warm-up
         self._end = self.load_start_us + int(duration_s * 1e6)
         if on_start:
             on_start()
@@ -107,7 +107,7 @@ class FakeWorkload:
     def seed(self, endpoint, engine, settings):
         return None
 
-    def start(self, endpoint, engine, mix, duration_s, settings, seed_info, out_dir, log_path):
+    def start(self, endpoint, engine, mix, duration_s, settings, seed_info, out_dir, log_path, *, warmup_s=0.0):
         main = out_dir.name == "history"
         if main and self.results_path_fn:
             import json
@@ -115,7 +115,7 @@ class FakeWorkload:
             p = self.results_path_fn()
             self.cells_seen_in_results.append(len(json.loads(p.read_text())["cells"]) if p else None)
         sig = self.signal_on if main else None
-        return FakeLoad(duration_s, on_start=(lambda: os.kill(os.getpid(), sig)) if sig else None)
+        return FakeLoad(duration_s, on_start=(lambda: os.kill(os.getpid(), sig)) if sig else None, warmup_s=warmup_s)
 
     def measure(self, *, endpoint, engine, history_paths, load_start_us, load_end_us, steady_end_us, fault,
                 timeline_path, settings):

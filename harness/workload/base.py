@@ -50,8 +50,11 @@ class Actor:
         return self.rng.choice(self.convs)
 
 
-def make_actor(info: SeedInfo, index: int, worker: int, seed: int) -> Actor:
-    """The actor for user slot `index` of worker `worker` (deterministic for a seed)."""
+def make_actor(info: SeedInfo, index: int, worker: int, seed: int, tag: str = "") -> Actor:
+    """The actor for user slot `index` of worker `worker` (deterministic for a seed).
+
+    `tag` (one per load run) keeps the ids it writes (client_msg_id, registered user ids, login
+    device ids) unique across load runs against the same database."""
     rng = random.Random(seed * 1_000_003 + worker * 10_007 + index)
     uid = info.users[(worker * 7919 + index) % len(info.users)]
     convs = conversations_of(info, uid) or list(info.conversations[:1])
@@ -60,7 +63,7 @@ def make_actor(info: SeedInfo, index: int, worker: int, seed: int) -> Actor:
     friends = [b for a, b in info.friends if a == uid]
     groups = [g for g, members in info.groups if uid in members]
     return Actor(uid, f"w{worker}-u{index}", rng, convs, friends, groups, text_pool(rng, 8),
-                 f"{seed}w{worker}u{index}")
+                 f"{seed}{tag}w{worker}u{index}")
 
 
 class EngineClient(Protocol):
@@ -74,6 +77,12 @@ class EngineClient(Protocol):
     def warm(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+def op_deadline_s(op_timeout_s: float) -> float:
+    """The most one op may take, end to end: one connect (Sentinel / primary discovery included)
+    plus one command, each bounded by the driver's op timeout. Past it the op is `info`/`fail`."""
+    return 2.0 * op_timeout_s
 
 
 def check_mix(mix: Mapping[str, float], ops: Mapping[str, bool], engine: str) -> None:

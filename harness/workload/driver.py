@@ -4,12 +4,18 @@ The orchestrator imports this module, never `locust`: each worker is a separate
 `python -m harness.workload.worker` process (gevent's monkey-patching stays there).
 Each worker writes its own history file (`history-w<N>.jsonl`); `LoadRun.history_paths` lists
 them all and the checker reads them together (op ids are unique across workers).
-All workers start their users at one common monotonic instant (`load_start_us`), so the
-offered load and the windows are the same for every mode.
+All workers start their users at one common monotonic instant; the measured window
+(`load_start_us`) begins `warmup_s` later, inside the same run, so the users the checker measures
+are connected and warmed up (no start-up ramp). Warm-up ops go to `warmup_dir`, not the history.
+
+A worker refuses to start when the harness's workload code on disk differs from what this
+(orchestrator) process loaded: a run that mixes two versions of the writer and the read-back can
+report acknowledged writes as lost that never were (see `code_fingerprint`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -27,6 +33,38 @@ from harness.workload.base import check_mix
 from harness.workload.model import SeedInfo, SeedSize, plan_seed
 
 WORKER_START_GRACE_S = 3.0  # importing locust + connecting takes ~1 s per worker on a busy 2-core box
+
+
+_CODE_FILES = ("history.py", "checker.py", "workload")
+
+
+class CodeChanged(HarnessError):
+    """The harness's workload code changed on disk since the orchestrator loaded it."""
+
+
+def code_fingerprint(root: Path | None = None) -> str:
+    """sha256 over the sources that write the history and read it back (history, checker,
+    workload/*.py): equal fingerprints = the worker writes what the orchestrator's checker reads."""
+    root = root or Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for name in _CODE_FILES:
+        p = root / name
+        for f in sorted(p.glob("*.py")) if p.is_dir() else [p]:
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+LOADED_CODE = code_fingerprint()  # what this process imported (module import time)
+
+
+def check_code_version(expected: str | None, root: Path | None = None) -> None:
+    """Raises CodeChanged when the code on disk is not the version the orchestrator loaded."""
+    if expected is None:
+        return
+    now = code_fingerprint(root)
+    if now != expected:
+        raise CodeChanged(f"harness workload code changed on disk during the run (loaded {expected}, now {now}); "
+                          "a run must not mix two versions of the writer and the read-back: restart the run")
 
 
 def _engine_ops(engine: str) -> Mapping[str, bool]:
@@ -51,6 +89,7 @@ class LoadSpec:
     seed: int
     workers: int = 1  # load processes
     op_timeout_s: float = 1.0  # driver timeouts well below failover times
+    warmup_s: float = 0.0  # run before the measured window, by the same users (not in the history)
 
     def validate(self) -> None:
         """Bad values -> one clear HarnessError line."""
@@ -59,6 +98,8 @@ class LoadSpec:
             raise HarnessError(f"load: rate_ops_s must be > 0, got {self.rate_ops_s}")
         if self.users < 1 or self.workers < 1 or self.workers > self.users:
             raise HarnessError(f"load: need users >= workers >= 1, got users={self.users} workers={self.workers}")
+        if not (self.warmup_s >= 0):
+            raise HarnessError(f"load: warmup_s must be >= 0, got {self.warmup_s}")
         if not (self.duration_s > 0) or not (0 < self.op_timeout_s <= 30):
             raise HarnessError(f"load: duration_s > 0 and 0 < op_timeout_s <= 30 required, got {self.duration_s}, {self.op_timeout_s}")
 
@@ -120,9 +161,11 @@ class LoadRun:
         self.out_dir = out_dir
         self.registry = registry
         self.log_path = log_path
-        self.load_start_us = start_at_us
+        self.users_start_us = start_at_us  # users begin (warm-up)
+        self.load_start_us = start_at_us + int(spec.warmup_s * 1e6)  # the measured window begins
         self._workers = workers  # cfg + "proc"
         self.history_paths: list[Path] = [Path(w["history_path"]) for w in workers]
+        self.warmup_history_paths: list[Path] = [Path(w["warmup_history_path"]) for w in workers if spec.warmup_s > 0]
         self._summary: LoadSummary | None = None
 
     def progress(self) -> LoadProgress:
@@ -153,7 +196,9 @@ class LoadRun:
             self.registry.forget(proc.pid)
             if proc.returncode != 0 or not Path(w["summary_path"]).exists():
                 self.stop()
-                raise LoadWorkerError(f"load worker {w['worker']} exited with status {proc.returncode}; see {self.log_path}")
+                why = _last_refusal(self.log_path)
+                raise LoadWorkerError(f"load worker {w['worker']} exited with status {proc.returncode}"
+                                      f"{': ' + why if why else ''}; see {self.log_path}")
         self._summary = self._summarise()
         return self._summary
 
@@ -181,19 +226,35 @@ class LoadRun:
             Path(w["config_path"]).unlink(missing_ok=True)
 
 
+def _last_refusal(log_path: Path) -> str | None:
+    """The worker's one-line reason when it refused to start (e.g. the code changed)."""
+    try:
+        lines = Path(log_path).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    hits = [ln for ln in lines if ln.startswith("load worker refused to start: ")]
+    return hits[-1].removeprefix("load worker refused to start: ") if hits else None
+
+
 def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
 def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir: Path, registry: ProcessRegistry,
-               log_path: Path) -> LoadRun:
-    """Spawns `spec.workers` worker processes that start their users together at `load_start_us`."""
+               log_path: Path, warmup_dir: Path | None = None) -> LoadRun:
+    """Spawns `spec.workers` worker processes that start their users together, warm up for
+    `spec.warmup_s` (histories in `warmup_dir`, default `out_dir/warmup`) and then run the
+    measured window from `load_start_us` for `spec.duration_s`."""
     spec.validate()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    warmup_dir = Path(warmup_dir) if warmup_dir is not None else out_dir / "warmup"
+    if spec.warmup_s > 0:
+        warmup_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     start_at = now_us() + int((WORKER_START_GRACE_S + 0.5 * spec.workers) * 1e6)
     workers: list[dict[str, Any]] = []
+    id_tag = "." + _base36(start_at)  # ids unique across load runs on one database
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     for i, users in enumerate(_split(spec.users, spec.workers)):
@@ -205,6 +266,8 @@ def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir:
             "history_path": str(out_dir / f"history-w{i}.jsonl"), "progress_path": str(out_dir / f".progress-w{i}.json"),
             "summary_path": str(out_dir / f"load-summary-w{i}.json"),
             "locust_csv_prefix": str(out_dir / f"locust-w{i}"), "start_at_mono_us": start_at,
+            "warmup_s": spec.warmup_s, "warmup_history_path": str(warmup_dir / f"history-w{i}.jsonl"),
+            "id_tag": id_tag, "code_fingerprint": LOADED_CODE,
         }
         cfg_path = out_dir / f".load-w{i}.json"
         fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -214,3 +277,13 @@ def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir:
                               name=f"load-w{i}", log_path=log_path, env=env)
         workers.append({**cfg, "config_path": str(cfg_path), "proc": proc})
     return LoadRun(spec, out_dir, registry, log_path, start_at, workers)
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out

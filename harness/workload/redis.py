@@ -76,7 +76,11 @@ CLIENT_COMMANDS = {
 def connect(endpoint: Endpoint, op_timeout_s: float) -> redis.Redis:
     """A client to the current primary: via Sentinel when the endpoint names a master.
 
-    No client-side retries: a failed command shows as a failed op, never as a hidden retry."""
+    No client-side retries: a failed command shows as a failed op, never as a hidden retry. That
+    includes the Sentinel queries: redis-py (>= 6) gives every client it builds a default of 10
+    retries with backoff, so a frozen Sentinel (TCP connects succeed through the kernel backlog,
+    replies never come) cost ~11 timeouts per master lookup before the next Sentinel was asked:
+    ops took 14-28 s and clients missed the failover until the frozen zone came back."""
     common: dict[str, Any] = {
         "socket_timeout": op_timeout_s,
         "socket_connect_timeout": op_timeout_s,
@@ -84,15 +88,16 @@ def connect(endpoint: Endpoint, op_timeout_s: float) -> redis.Redis:
         "decode_responses": True,
     }
     if endpoint.sentinel_master:
-        sentinel = Sentinel(
-            list(endpoint.addresses),
-            sentinel_kwargs={"password": endpoint.sentinel_password, "socket_timeout": op_timeout_s,
-                             "socket_connect_timeout": op_timeout_s},
-            **common,
-        )
+        sentinel = Sentinel(list(endpoint.addresses), sentinel_kwargs=sentinel_kwargs(endpoint, op_timeout_s), **common)
         return sentinel.master_for(endpoint.sentinel_master, password=endpoint.password, **common)
     host, port = endpoint.primary_address()
     return redis.Redis(host=host, port=port, password=endpoint.password, username=endpoint.user, **common)
+
+
+def sentinel_kwargs(endpoint: Endpoint, op_timeout_s: float) -> dict[str, Any]:
+    """Settings of the clients that talk to the Sentinels: bounded, and never retried."""
+    return {"password": endpoint.sentinel_password, "socket_timeout": op_timeout_s,
+            "socket_connect_timeout": op_timeout_s, "retry": Retry(NoBackoff(), 0), "decode_responses": True}
 
 
 class RedisClient:

@@ -28,6 +28,7 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
 from harness.history import HistoryWriter, now_us
 from harness.platforms.base import Endpoint
+from harness.workload.driver import CodeChanged, check_code_version
 from harness.workload.locust_users import Tally, make_user_class
 from harness.workload.model import SeedInfo
 
@@ -51,18 +52,25 @@ def _progress(tally: Tally, started_us: int) -> dict[str, Any]:
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
+    check_code_version(cfg.get("code_fingerprint"))
     endpoint = Endpoint.from_private_json(cfg["endpoint"])
     info = SeedInfo.from_json(cfg["seed_info"])
     worker = int(cfg["worker"])
     users = int(cfg["users"])
+    start_at = int(cfg["start_at_mono_us"])
+    warmup_us = int(float(cfg.get("warmup_s", 0.0)) * 1e6)
+    measure_from = start_at + warmup_us
     writer = HistoryWriter(Path(cfg["history_path"]), op_id_base=worker * OP_ID_STRIDE)
+    warm_writer = (HistoryWriter(Path(cfg["warmup_history_path"]), op_id_base=worker * OP_ID_STRIDE + OP_ID_STRIDE // 2)
+                   if warmup_us > 0 and cfg.get("warmup_history_path") else None)
     tally = Tally()
     stopping = gevent.event.Event()
     user_cls = make_user_class(
         engine=cfg["engine"], endpoint=endpoint, info=info, mix=cfg["mix"],
         per_user_rate=float(cfg["rate_ops_s"]) / users, op_timeout_s=float(cfg["op_timeout_s"]),
         writer=writer, worker=worker, seed=int(cfg["seed"]), tally=tally, stopping=stopping,
-        start_at_us=int(cfg["start_at_mono_us"]))
+        start_at_us=start_at, warm_writer=warm_writer, measure_from_us=measure_from,
+        tag=str(cfg.get("id_tag", "")))
     env = Environment(user_classes=[user_cls], stop_timeout=float(cfg["op_timeout_s"]) * 4 + 1)
     runner = env.create_local_runner()
     if cfg.get("locust_csv_prefix"):
@@ -72,12 +80,11 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     stop_now = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop_now.set)
 
-    start_at = int(cfg["start_at_mono_us"])
     late_us = max(0, now_us() - start_at)  # > 0: this worker was not ready in time (reported)
     started = now_us()
     # users connect now and begin their ops at start_at (see make_user_class)
     runner.start(users, spawn_rate=max(users, 1) * 100)
-    end_at = start_at + int(float(cfg["duration_s"]) * 1e6)
+    end_at = measure_from + int(float(cfg["duration_s"]) * 1e6)
 
     def report() -> None:
         while True:
@@ -90,19 +97,21 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     ended = now_us()
     stopping.set()
     drain_deadline = time.monotonic() + float(cfg["op_timeout_s"]) * 4 + 2
-    while writer.open_ops and time.monotonic() < drain_deadline:
+    writers = [w for w in (writer, warm_writer) if w is not None]
+    while any(w.open_ops for w in writers) and time.monotonic() < drain_deadline:
         gevent.sleep(0.01)
     runner.quit()
     runner.greenlet.join(timeout=float(cfg["op_timeout_s"]) * 4 + 5)
     reporter.kill()
     finished = now_us()
     open_ops = writer.open_ops
-    writer.close()
+    for w in writers:
+        w.close()
     _write_json(progress_path, _progress(tally, started))
     total = env.stats.total
     return {
         "worker": worker, "users": users, "rate_ops_s": float(cfg["rate_ops_s"]),
-        "start_at_mono_us": start_at, "started_us": started, "late_start_us": late_us,
+        "start_at_mono_us": start_at, "measure_from_us": measure_from, "started_us": started, "late_start_us": late_us,
         "load_end_us": ended, "finished_us": finished, "stopped_early": stopped_early,
         "invokes": tally.invokes, "ok": tally.ok, "failed": tally.failed, "unknown": tally.unknown,
         "unfinished": open_ops,
@@ -121,6 +130,9 @@ def main(argv: list[str]) -> int:
     cfg_path.unlink(missing_ok=True)  # it holds the endpoint password: gone once read
     try:
         summary = run(cfg)
+    except CodeChanged as e:  # one clear line: the orchestrator reports it as the cell's failure
+        print(f"load worker refused to start: {e}", file=sys.stderr)
+        return 3
     except Exception:  # noqa: BLE001 - the driver reads the log; passwords never reach it
         traceback.print_exc()
         return 1
