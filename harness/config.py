@@ -128,7 +128,8 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
 def _one_line(err: ValidationError, source: str) -> str:
     """The first problem of a pydantic error as `source: field x = value: accepted ...`."""
     e = err.errors()[0]
-    loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+    # a key from a settings file may hold a newline: quoted, so the error stays one line
+    loc = ".".join(p if p.isprintable() else repr(p) for p in map(str, e["loc"])) or "(top level)"
     if e["type"] == "extra_forbidden":
         parent = loc.rpartition(".")[0]
         return f"{source}: unknown field `{loc}`; accepted: {', '.join(_fields_at(parent))}"
@@ -167,7 +168,8 @@ def _bounds(loc: str) -> str:
         for attr, sym in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
             v = getattr(m, attr, None)
             if v is not None:
-                parts.append(f"{sym} {v:g}")
+                exact = int(v) if float(v).is_integer() and abs(v) < 1e15 else v  # 2147483647, not 2.14748e+09
+                parts.append(f"{sym} {exact}")
     return " and ".join(parts)
 
 
@@ -192,7 +194,7 @@ def build_settings(profile: str, seed: int | None = None, overrides: dict[str, A
     try:
         return Settings.model_validate(data)
     except ValidationError as err:
-        raise HarnessError(_one_line(err, source)) from None
+        raise HarnessError(_one_line(err, source).replace("\n", "\\n")) from None  # one line, whatever the keys
 
 
 def load_settings_file(path: Path) -> dict[str, Any]:
@@ -203,7 +205,7 @@ def load_settings_file(path: Path) -> dict[str, Any]:
         raise HarnessError(f"settings file {path}: {e.strerror or e}") from None
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+    except (yaml.YAMLError, ValueError, RecursionError) as e:  # ValueError: e.g. a date `2001-13-01`
         first = str(e).splitlines()[0] if str(e) else "malformed YAML"
         raise HarnessError(f"settings file {path}: not valid YAML ({first})") from None
     if data is None:

@@ -155,18 +155,37 @@ def point_latest(out: Path, run_id: str) -> None:
     os.replace(tmp, link)
 
 
-# -- signals -----------------------------------------------------------------------------------
+# -- signals ---------------------------------------------------------------------------------
+class SignalGate:
+    """SIGINT/SIGTERM: while armed, the first one raises Interrupted; while held (teardown), it is
+    only remembered. Later signals are ignored, so a second Ctrl-C cannot cut a teardown short."""
+
+    def __init__(self) -> None:
+        self.got: int | None = None
+        self.armed = True
+
+    def handler(self, signum: int, _frame: Any) -> None:
+        if self.got is not None:
+            return
+        self.got = signum
+        if self.armed:
+            raise Interrupted(signum)
+
+    def hold(self) -> None:
+        self.armed = False
+
+    def arm(self) -> None:
+        """Re-armed (e.g. for the report) only while no signal has arrived."""
+        self.armed = self.got is None
+
+
 @contextmanager
 def signals_raise() -> Any:
-    """SIGINT/SIGTERM raise Interrupted once; later signals are ignored so teardown can finish."""
-    def handler(signum: int, _frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Interrupted(signum)
-
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    """Installs a SignalGate for the block; restores the previous handlers afterwards."""
+    gate = SignalGate()
+    old = {s: signal.signal(s, gate.handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield gate
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -208,6 +227,10 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
     out_stream = stream or sys.stdout
     say = lambda text: print(text, file=out_stream, flush=True)  # noqa: E731
     selected = scenarios.select(req.scenarios)
+    unknown = sorted(set(req.settings.timings) - {"*", *scenarios.names()})
+    if unknown:  # a typo here would silently keep the scenario's own timings
+        raise HarnessError(f"settings: timings.{unknown[0]}: unknown scenario {unknown[0]!r}; "
+                           f"accepted: *, {', '.join(scenarios.names())}")
     for e in req.engines:
         if e not in ENGINES:
             raise HarnessError(f"unknown engine {e!r}; accepted: {', '.join(ENGINES)}")
@@ -240,13 +263,38 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
                          out=out_stream)
         return 0
 
-    run_id, run_dir = new_run_dir(req.out, platform_name, req.settings.profile)
-    point_latest(req.out, run_id)
+    with signals_raise() as gate:  # setup, every cell, teardown and the report
+        return _execute_run(req, selected, platform_name, why, workload, out_stream, say, platform_factory,
+                            gate)
+
+
+def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: str, workload: Workload | None,
+                 out_stream: Any, say: Callable[[str], None],
+                 platform_factory: Callable[[str, ProcessRegistry, Path, Path], Platform], gate: SignalGate) -> int:
+    try:
+        run_id, run_dir = new_run_dir(req.out, platform_name, req.settings.profile)
+        point_latest(req.out, run_id)
+    except OSError as e:
+        raise HarnessError(f"--out {req.out}: cannot create the run directory there ({e.strerror or e}); "
+                           "choose a writable directory") from None
     handler = _setup_logging(run_dir / "run.log")
-    registry = ProcessRegistry(state_dir_from_env() / f"{run_id}.json", run_id)
+    try:
+        registry = ProcessRegistry(state_dir_from_env() / f"{run_id}.json", run_id)
+    except OSError as e:
+        logging.getLogger("harness").removeHandler(handler)
+        handler.close()
+        raise HarnessError(f"state directory {state_dir_from_env()} (HARNESS_STATE_DIR): cannot write there "
+                           f"({e.strerror or e})") from None
     results_path = run_dir / RESULTS_FILE
     exit_code = 0
+    results: dict[str, Any] | None = None
     platform: Platform | None = None
+    run_info: dict[str, Any] = {
+        "id": run_id, "platform": platform_name, "profile": req.settings.profile, "seed": req.settings.seed,
+        "started_at": iso(time.time()), "finished_at": None, "status": "running",
+        "harness_version": harness_version(), "git_sha": git_sha(), "host": host_info(),
+        "software": software_versions([]), "platform_reason": why, "emulation": platform_name == "local",
+    }
     try:
         (run_dir / "settings.json").write_text(json.dumps({
             "profile": req.settings.profile, "platform": platform_name, "platform_reason": why,
@@ -264,13 +312,7 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
             raise HarnessError(f"{platform_name}: {c.name} missing: {c.detail}; fix: {c.fix}")
         cells = plan_cells(selected, req.engines, req.modes, req.settings,
                            unavailable_engines(checks, req.engines))
-        results = new_results({
-            "id": run_id, "platform": platform_name, "profile": req.settings.profile, "seed": req.settings.seed,
-            "started_at": iso(time.time()), "finished_at": None, "status": "running",
-            "harness_version": harness_version(), "git_sha": git_sha(), "host": host_info(),
-            "software": software_versions(checks), "platform_reason": why,
-            "emulation": platform_name == "local",
-        })
+        results = new_results({**run_info, "software": software_versions(checks)})
         write_results(results_path, results)
         _print_plan(say, cells, req.settings, dry=False)
         say(f"run directory: {run_dir}")
@@ -279,7 +321,16 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
 
             workload = RealWorkload(registry)
         exit_code = _run_cells(cells, platform, workload, req.settings, run_dir, results, results_path, out_stream)
+    except Interrupted as e:  # before the first cell (setup, preflight): no cell to mark
+        exit_code = EXIT_FOR_SIGNAL.get(signal.Signals(e.signum), 130)
+        log.warning("interrupted by signal %d during setup", e.signum)
+        say(f"interrupted (signal {e.signum}) during setup: stopping everything; results kept in {results_path}")
+        results = results or new_results(run_info)
+        results["run"]["finished_at"] = iso(time.time())
+        results["run"]["status"] = "interrupted"
+        write_results(results_path, results)
     finally:
+        gate.hold()  # a signal now is remembered: the teardown below must finish
         try:
             if platform is not None:
                 platform.close()  # e.g. deletes the kind cluster this run created
@@ -287,10 +338,22 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
             registry.close()
             logging.getLogger("harness").removeHandler(handler)
             handler.close()
+    if gate.got is not None and not exit_code:  # arrived while tearing down a finished run
+        exit_code = EXIT_FOR_SIGNAL.get(signal.Signals(gate.got), 130)
+        if results is not None:
+            results["run"]["status"] = "interrupted"
+            write_results(results_path, results)
     if req.render_report:
-        from harness.report import render_run_dir
+        gate.arm()
+        try:
+            from harness.report import render_run_dir
 
-        paths = render_run_dir(run_dir)
+            paths = render_run_dir(run_dir)
+        except Interrupted as e:
+            say(f"interrupted (signal {e.signum}) while writing the report; results kept in {results_path}")
+            return EXIT_FOR_SIGNAL.get(signal.Signals(e.signum), 130)
+        finally:
+            gate.hold()
         report = next((p for p in paths if p.name == "report.html"), paths[0] if paths else None)
         say(f"report: {report}")
         say(f"        {run_dir / 'report.md'}  (latest: {req.out / 'latest'})")
@@ -324,18 +387,17 @@ def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, se
                   on_rates=lambda ok, failed: progress.update(ok_s=ok, failed_s=failed))
     exit_code = 0
     current: CellPlan | None = None
-    try:
-        with signals_raise():
-            for i, plan in enumerate(cells, 1):
-                current = plan
-                progress.cell_started(i, plan.key)
-                log.info("cell %d/%d %s start", i, len(cells), plan.key)
-                rec = run_cell(env, plan)
-                log.info("cell %s: %s %s", plan.key, rec["status"], rec.get("reason") or "")
-                results["cells"].append(rec)
-                write_results(results_path, results)
-                progress.cell_finished(rec)
-                current = None
+    try:  # signals: the caller's SignalGate raises Interrupted here
+        for i, plan in enumerate(cells, 1):
+            current = plan
+            progress.cell_started(i, plan.key)
+            log.info("cell %d/%d %s start", i, len(cells), plan.key)
+            rec = run_cell(env, plan)
+            log.info("cell %s: %s %s", plan.key, rec["status"], rec.get("reason") or "")
+            results["cells"].append(rec)
+            write_results(results_path, results)
+            progress.cell_finished(rec)
+            current = None
     except Interrupted as e:
         exit_code = EXIT_FOR_SIGNAL.get(signal.Signals(e.signum), 130)
         log.warning("interrupted by signal %d", e.signum)

@@ -83,8 +83,8 @@ class LocalPlatform:
         except BaseException as e:
             handle.events.write(f"deploy failed: {type(e).__name__}")
             self.teardown(dep)
-            if isinstance(e, DeployError | CellSkipped | KeyboardInterrupt | SystemExit):
-                raise
+            if isinstance(e, DeployError | CellSkipped) or not isinstance(e, Exception):
+                raise  # a signal (Interrupted, KeyboardInterrupt) must stop the run, not fail the cell
             raise DeployError(f"{engine}/{mode}: {e}") from e
         handle.events.write(f"deploy {engine}/{mode} ready")
         return dep

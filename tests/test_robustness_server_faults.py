@@ -1,0 +1,95 @@
+"""Issue 7, rule 6: a database process that will not start fails its cell with the server's own
+error in the reason, and the run goes on to the next cell. Real servers, real harness runs:
+
+- mariadbd refusing to start (its unix socket path over 107 bytes under a deep work directory),
+  through the real CLI: the mysql cell fails with mariadbd's own `[ERROR]` line, redis runs ok;
+- a port somebody else already listens on (redis-server's own "Address already in use").
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+from _robustness import HarnessRun, settings_yaml
+
+from harness.config import build_settings
+from harness.platforms.local import pods as pods_module
+from harness.procs import is_alive, process_start_ticks
+from harness.results import read_results
+from harness.runloop import RunRequest, execute, make_platform
+
+SHORT = {"*": {"warmup_s": 0.5, "before_fault_s": 1, "observe_s": 0.5}}
+
+
+def test_server_that_will_not_start_fails_its_cell_and_the_run_goes_on(tmp_path):
+    deep = Path(tempfile.mkdtemp(prefix="hE-", dir="/tmp")) / ("d" * 60)  # mariadbd: socket path > 107 bytes
+    settings = settings_yaml(tmp_path / "s.yaml", SHORT)
+    run = HarnessRun(tmp_path, ["steady", "--platform", "local", "--engines", "mysql,redis", "--modes",
+                                "statefulset", "--settings", str(settings)], work_root=deep).start()
+    try:
+        code = run.proc.wait(timeout=300)  # type: ignore[union-attr]
+        run.finish()
+        assert code == 0, run.output()[-3000:]
+        cells = {c["engine"]: c for c in read_results(run.run_dir())["cells"]}
+        mysql, redis = cells["mysql"], cells["redis"]
+        assert mysql["status"] == "failed" and "DeployError" in mysql["reason"], mysql["reason"]
+        assert "[ERROR] The socket file path is too long" in mysql["reason"], mysql["reason"]
+        assert redis["status"] == "ok", redis["reason"]
+        print(f"mysql: {mysql['reason'][:200]}\nredis: {redis['status']}")
+        assert not [s for s in run.seen.values() if is_alive(s.pid, s.start_ticks)]
+    finally:
+        run.finish()
+        run.kill_everything_seen()
+        shutil.rmtree(deep.parent, ignore_errors=True)
+
+
+def test_port_taken_fails_the_cell_with_the_servers_error_and_the_run_goes_on(tmp_path, monkeypatch):
+    """The first redis pod is given a port another process listens on; the next cell gets free ports."""
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HARNESS_WORK_DIR", str(tmp_path / "w"))
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen(1)
+    taken = squatter.getsockname()[1]
+    real_free_port = pods_module.free_port
+    calls = {"n": 0}
+
+    def free_port():
+        calls["n"] += 1
+        return taken if calls["n"] == 1 else real_free_port()
+
+    monkeypatch.setattr(pods_module, "free_port", free_port)
+    started: list[tuple[int, int | None, str]] = []
+
+    def factory(name, registry, run_dir, work_dir):
+        orig = registry.spawn
+
+        def spawn(argv, name, **kw):
+            proc = orig(argv, name, **kw)
+            started.append((proc.pid, process_start_ticks(proc.pid), name))
+            return proc
+
+        registry.spawn = spawn
+        return make_platform(name, registry, run_dir, work_dir)
+
+    req = RunRequest(scenarios=["steady", "pod-kill-primary"], platform="local", engines=["redis"],
+                     modes=["statefulset"], settings=build_settings("quick", overrides={
+                         "timings": SHORT, "load": {"rate_ops_s": 40, "users": 4},
+                         "seed_data": {"users": 10, "friends_per_user": 2, "groups": 1, "group_size": 3},
+                         "deploy": {"restart_delay_s": 1.0}}),
+                     out=tmp_path / "out", render_report=False)
+    stream = io.StringIO()
+    try:
+        assert execute(req, stream=stream, platform_factory=factory) == 0, stream.getvalue()
+    finally:
+        squatter.close()
+    cells = read_results(tmp_path / "out" / "latest")["cells"]
+    first, second = cells
+    assert first["status"] == "failed" and "Address already in use" in first["reason"], first["reason"]
+    assert second["status"] == "ok", second["reason"]
+    print(f"{first['scenario']}: {first['reason'][:200]}\n{second['scenario']}: ok")
+    assert not [n for p, t, n in started if is_alive(p, t)]
