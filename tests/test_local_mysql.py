@@ -134,3 +134,22 @@ def test_kubeblocks_zone_outage_fails_over_then_zone_returns(local_platform, fas
     old = dep.handle.pods["mysql-0"].port
     poll(lambda: execute(ep, "SELECT COUNT(*) FROM t", port=old) == ((1,),), 30,
          "mysql-0 back in zone-a, replicating the new primary")
+
+
+def test_a_deep_work_dir_still_deploys_mysql(registry, tmp_path, fast_spec):
+    """Unix socket paths are limited to 107 bytes: a deep work dir must not break mariadbd."""
+    from harness.platforms.local import LocalPlatform
+
+    deep = tmp_path / ("very-long-work-directory-name-" * 4)
+    platform = LocalPlatform(registry, tmp_path / "run", deep)
+    dep = platform.deploy("mysql", "kubeblocks", fast_spec)
+    try:
+        sock = dep.handle.socket_dir / "mysql-0.sock"
+        assert len(str(deep / dep.id / "run" / "mysql-0.sock")) > 107, "the test must use a path over the limit"
+        assert len(str(sock)) <= 107 and sock.exists()
+        ep = platform.endpoint(dep)
+        execute(ep, "CREATE TABLE deep (id INT PRIMARY KEY)")
+        execute(ep, "INSERT INTO deep VALUES (1)")
+        assert execute(ep, "SELECT COUNT(*) FROM deep") == ((1,),)
+    finally:
+        platform.teardown(dep)

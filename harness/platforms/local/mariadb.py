@@ -11,6 +11,7 @@ from __future__ import annotations
 import secrets
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -51,8 +52,24 @@ def version() -> str | None:
     return _VERSION["v"] or None
 
 
+MAX_SOCKET_PATH = 107  # sun_path holds 108 bytes with the NUL: mariadbd refuses longer paths
+
+
+def make_socket_dir(handle: LocalHandle) -> Path:
+    """`<work_dir>/run` when its socket paths fit the kernel's limit, else a short temp dir.
+
+    A deep work dir (pytest's tmp paths, a long HARNESS_WORK_DIR) would otherwise break every mysql pod."""
+    wanted = handle.work_dir / "run"
+    if len(str(wanted / "mysql-0.sock")) <= MAX_SOCKET_PATH:
+        return wanted
+    short = Path(tempfile.mkdtemp(prefix="harness-sock-"))
+    handle.registry.add_path(short)  # removed by teardown of the run, or by `harness cleanup`
+    return short
+
+
 def socket_path(handle: LocalHandle, pod: Pod) -> Path:
-    return handle.work_dir / "run" / f"{pod.name}.sock"
+    assert handle.socket_dir is not None, "deploy() sets the socket dir first"
+    return handle.socket_dir / f"{pod.name}.sock"
 
 
 def server_cnf(handle: LocalHandle, pod: Pod, index: int) -> str:
@@ -146,7 +163,8 @@ def deploy(handle: LocalHandle, deadline: float, template: Path) -> Endpoint:
     handle.secrets["root"] = secrets.token_urlsafe(24)
     handle.secrets["repl"] = secrets.token_urlsafe(24)
     kb = handle.mode == "kubeblocks"
-    (handle.work_dir / "run").mkdir(parents=True, exist_ok=True)
+    (handle.work_dir / "run").mkdir(parents=True, exist_ok=True)  # pid files
+    handle.socket_dir = make_socket_dir(handle)
     write_secret_file(handle.work_dir / "conf" / "init.sql", init_sql(handle.secrets["root"], handle.secrets["repl"], kb))
     pods = [new_pod(handle, f"mysql-{i}", ZONES[i], _argv(handle, template, i)) for i in range(2 if kb else 1)]
     for p in pods:

@@ -48,6 +48,7 @@ class LocalHandle:
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     supervisor: Any = None
     controller: Any = None  # mysql kubeblocks: the role controller
+    socket_dir: Path | None = None  # mysql: where unix sockets live (short path, see mariadb.socket_dir)
     injections: list[Any] = field(default_factory=list)
     role_changes: list[RoleChange] = field(default_factory=list)
     # engine hooks
