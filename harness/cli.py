@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--engines", type=csv_list(ENGINES, "engine"), default=list(ENGINES))
     r.add_argument("--modes", type=csv_list(MODES, "mode"), default=list(MODES))
     r.add_argument("--profile", default="quick")
-    r.add_argument("--seed", type=int, default=1)
+    r.add_argument("--seed", type=int, default=None, help="random seed (default: the settings file's, else 1)")
     r.add_argument("--out", type=Path, default=Path("reports"))
     r.add_argument("--settings", type=Path, default=None, help="YAML file overriding profile settings")
     r.add_argument("--dry-run", action="store_true", help="print every step and manifest; touch nothing")

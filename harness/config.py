@@ -187,6 +187,10 @@ def build_settings(profile: str, seed: int | None = None, overrides: dict[str, A
         raise HarnessError(f"profile = {profile!r}: accepted: {', '.join(PROFILES)}")
     if overrides is not None and not isinstance(overrides, dict):
         raise HarnessError(f"{source}: must be a mapping of settings, got {type(overrides).__name__}")
+    chosen = (overrides or {}).get("profile", profile)
+    if chosen != profile:
+        raise HarnessError(f"{source}: profile = {chosen!r} conflicts with --profile {profile!r}; "
+                           "choose the profile with --profile (a settings file only overrides its values)")
     data = _merge(PROFILE_DEFAULTS[profile], overrides or {})
     data["profile"] = profile
     if seed is not None:

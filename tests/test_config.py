@@ -22,6 +22,17 @@ def test_full_profile_repeats_and_seed_override():
     assert build_settings("quick", seed=7).seed == 7
 
 
+def test_settings_file_seed_is_kept_unless_the_cli_gives_one():
+    assert build_settings("quick", seed=None, overrides={"seed": 42}).seed == 42
+    assert build_settings("quick", seed=7, overrides={"seed": 42}).seed == 7
+
+
+def test_settings_file_profile_must_not_contradict_the_cli():
+    assert build_settings("quick", overrides={"profile": "quick"}).profile == "quick"
+    with pytest.raises(HarnessError, match=r"profile = 'full' conflicts with --profile 'quick'"):
+        build_settings("quick", overrides={"profile": "full"})
+
+
 def test_unknown_profile_names_accepted_values():
     with pytest.raises(HarnessError, match=r"profile = 'fast': accepted: quick, full, nightly"):
         build_settings("fast")
