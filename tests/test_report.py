@@ -93,3 +93,17 @@ def test_not_a_run_directory_is_one_line(tmp_path):
         render_run_dir(tmp_path / "nope")
     with pytest.raises(HarnessError, match="no such file"):
         render_run_dir(tmp_path)
+
+
+def test_statefulset_zone_outage_observation_says_the_zone_decided_the_rto():
+    """Pure: the statefulset RTO of a zone fault is the schedule's, and the report says so."""
+    from harness.report import _observations
+
+    cell = {"scenario": "zone-outage", "engine": "redis", "mode": "statefulset", "status": "ok", "repeat": 0,
+            "fault": {"kind": "zone-outage", "injected_at_s": 6.0, "duration_s": 28.001},
+            "availability": {"write_gap_s": 28.0, "rto_s": 28.0, "recovered": True},
+            "consistency": {"lost_writes": 0}, "role_changes": []}
+    text = " ".join(_observations({"cells": [cell]}, "zone-outage", "redis"))
+    assert "only because the zone came back after 28 s" in text
+    cell["fault"]["kind"] = "pod-kill"
+    assert "only because" not in " ".join(_observations({"cells": [cell]}, "zone-outage", "redis"))

@@ -187,6 +187,13 @@ def _observations(results: dict[str, Any], scenario: str, engine: str) -> list[s
             elif mode == "kubeblocks" and av.get("rto_s"):
                 out.append(f"{who}: no primary change was recorded — writes resumed after {av['rto_s']:.1f} s on the "
                            "same primary (restarted in place or released), i.e. no failover happened.")
+            held = T.get(c, "fault", "duration_s")
+            if (mode == "statefulset" and not rcs and av.get("rto_s") and isinstance(held, int | float) and held > 0
+                    and T.get(c, "fault", "kind") in ("zone-outage", "zone-partition")):
+                back = "came back" if T.get(c, "fault", "kind") == "zone-outage" else "was released"
+                out.append(f"{who}: writes resumed {av['rto_s']:.1f} s after injection, only because the zone {back} "
+                           f"after {held:.0f} s (the scenario's schedule). A plain StatefulSet does not move its "
+                           "pod to another zone: a longer outage stops writes for as long.")
             if av.get("recovered") is False:
                 out.append(f"{who}: writes did not resume within the observation window.")
             lost = T.get(c, "consistency", "lost_writes")
