@@ -185,6 +185,7 @@ class HarnessRun:
         assert self.proc is not None
         self.scan()
         os.kill(self.proc.pid, sig)
+        os.kill(self.proc.pid, signal.SIGCONT)  # a harness frozen by the test gets the signal now
         deadline = time.monotonic() + stop_within_s
         while time.monotonic() < deadline and self.alive():
             time.sleep(0.05)

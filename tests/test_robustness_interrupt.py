@@ -5,6 +5,7 @@ with the completed cells and the interrupted one `failed`/`interrupted`, and exi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from _robustness import HarnessRun, settings_yaml, wrapper_bin
 
+from harness.procs import is_alive
 from harness.results import read_results
 
 EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -31,6 +33,23 @@ def _file_with_data(paths) -> bool:
 
 def _events(run: HarnessRun) -> str:
     return "".join(p.read_text() for p in (run.run_dir() / "logs").glob("*/events.log"))
+
+
+def _finished_then_frozen(run: HarnessRun) -> bool:
+    """True once every cell is done and the harness, still running, is SIGSTOPped (interrupt() resumes it).
+
+    Rendering the report takes about a second: without the freeze, a busy machine may see the run
+    exit before the signal lands. A run that already exited is an AssertionError that names it."""
+    try:  # plain JSON (no schema validation): the poll must be quick
+        status = json.loads((run.run_dir() / "results.json").read_text())["run"]["status"]
+    except (OSError, ValueError, KeyError):
+        return False
+    if status != "finished":
+        return False
+    pid = run.proc.pid  # type: ignore[union-attr]
+    os.kill(pid, signal.SIGSTOP)
+    assert is_alive(pid), "the run exited before the report phase could be interrupted; rerun the test"
+    return True
 
 
 def _results_cells(run: HarnessRun) -> list:
@@ -68,9 +87,9 @@ PHASES = {
         lambda run: "restarted in place" in _events(run),
     ),
     "read-back": (None, None, None, None, None),  # its own test below
-    "report": (
+    "report": (  # every cell done; the harness is frozen the moment it is seen there (no race with exit)
         ["steady", "--engines", "redis", "--modes", "statefulset"], {"*": SHORT}, {}, None,
-        lambda run: read_results(run.run_dir())["run"]["status"] == "finished",
+        lambda run: _finished_then_frozen(run),
     ),
 }
 SIGNALS = {"setup": signal.SIGINT, "deploy": signal.SIGTERM, "warm-up": signal.SIGINT, "load": signal.SIGTERM,

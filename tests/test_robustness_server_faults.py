@@ -1,18 +1,16 @@
 """Issue 7, rule 6: a database process that will not start fails its cell with the server's own
 error in the reason, and the run goes on to the next cell. Real servers, real harness runs:
 
-- mariadbd refusing to start (its unix socket path over 107 bytes under a deep work directory),
-  through the real CLI: the mysql cell fails with mariadbd's own `[ERROR]` line, redis runs ok;
+- mariadbd refusing to start (given an option it does not know, through a PATH stand-in), through
+  the real CLI: the mysql cell fails with mariadbd's own `[ERROR]` line, redis runs ok;
 - a port somebody else already listens on (redis-server's own "Address already in use").
 """
 
 from __future__ import annotations
 
 import io
-import shutil
+import os
 import socket
-import tempfile
-from pathlib import Path
 
 from _robustness import HarnessRun, settings_yaml
 
@@ -25,11 +23,24 @@ from harness.runloop import RunRequest, execute, make_platform
 SHORT = {"*": {"warmup_s": 0.5, "before_fault_s": 1, "observe_s": 0.5}}
 
 
+BROKEN_MARIADBD = """#!/bin/sh
+# Test-only stand-in on PATH: the real mariadbd, given an option it does not know, so it refuses to
+# start with its own error (`--version` still answers, so the preflight sees a server).
+case " $* " in *" --version "*) exec {real} "$@";; esac
+exec {real} "$@" --no-such-option-for-this-test
+"""
+
+
 def test_server_that_will_not_start_fails_its_cell_and_the_run_goes_on(tmp_path):
-    deep = Path(tempfile.mkdtemp(prefix="hE-", dir="/tmp")) / ("d" * 60)  # mariadbd: socket path > 107 bytes
+    real = pods_module.binary("mariadbd", "mariadb-server")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "mariadbd").write_text(BROKEN_MARIADBD.format(real=real))
+    (bin_dir / "mariadbd").chmod(0o755)
     settings = settings_yaml(tmp_path / "s.yaml", SHORT)
     run = HarnessRun(tmp_path, ["steady", "--platform", "local", "--engines", "mysql,redis", "--modes",
-                                "statefulset", "--settings", str(settings)], work_root=deep).start()
+                                "statefulset", "--settings", str(settings)],
+                     env_extra={"PATH": f"{bin_dir}:{os.environ['PATH']}"}).start()
     try:
         code = run.proc.wait(timeout=300)  # type: ignore[union-attr]
         run.finish()
@@ -37,14 +48,13 @@ def test_server_that_will_not_start_fails_its_cell_and_the_run_goes_on(tmp_path)
         cells = {c["engine"]: c for c in read_results(run.run_dir())["cells"]}
         mysql, redis = cells["mysql"], cells["redis"]
         assert mysql["status"] == "failed" and "DeployError" in mysql["reason"], mysql["reason"]
-        assert "[ERROR] The socket file path is too long" in mysql["reason"], mysql["reason"]
+        assert "unknown option '--no-such-option-for-this-test'" in mysql["reason"], mysql["reason"]
         assert redis["status"] == "ok", redis["reason"]
         print(f"mysql: {mysql['reason'][:200]}\nredis: {redis['status']}")
         assert not [s for s in run.seen.values() if is_alive(s.pid, s.start_ticks)]
     finally:
         run.finish()
         run.kill_everything_seen()
-        shutil.rmtree(deep.parent, ignore_errors=True)
 
 
 def test_port_taken_fails_the_cell_with_the_servers_error_and_the_run_goes_on(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,19 @@ REAL = {
 }
 
 
+def _lost_ack_walls(run_dir: Path, cell: dict) -> list[float]:
+    """Wall-clock ack times of the writes the cell's evidence lists as lost (from its history)."""
+    evidence = json.loads((run_dir / cell["artifacts"]["history"]).parent.joinpath("evidence.json").read_text())
+    lost_ids = {w["id"] for w in evidence["readback"]["lost"]}
+    walls = []
+    for path in (run_dir / cell["artifacts"]["history"]).glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            rec = json.loads(line)
+            if rec["type"] == "ok" and (rec.get("value") or {}).get("id") in lost_ids:
+                walls.append(rec["wall"])
+    return walls
+
+
 def test_real_short_scenario_on_local_platform(tmp_path):
     """pod-kill-primary on redis, both modes: real servers, real load workers, real checker."""
     started: list[tuple[int, int | None, str]] = []
@@ -128,7 +142,13 @@ def test_real_short_scenario_on_local_platform(tmp_path):
         assert c["fault"]["kind"] == "pod-kill" and c["fault"]["instance"]
         assert 2.5 <= c["fault"]["injected_at_s"] <= 4.5
         assert c["ops"]["ok"] > 0 and c["consistency"]["acked_writes"] > 0
-        assert c["consistency"]["lost_writes"] == 0
+        # Redis' `appendfsync everysec` (OpenIM's and KubeBlocks' setting) may drop a write acknowledged
+        # within ~2 s before a SIGKILL (the AOF write is postponed while a background fsync runs); any
+        # loss must be exactly such writes, and the evidence must name each of them.
+        lost_ack_walls = _lost_ack_walls(run_dir, c)
+        assert len(lost_ack_walls) == c["consistency"]["lost_writes"]
+        injected = datetime.fromisoformat(c["fault"]["injected_at"]).timestamp()
+        assert all(injected - 2.5 <= w <= injected for w in lost_ack_walls), (lost_ack_walls, injected)
         assert c["availability"]["recovered"] is True
         assert (run_dir / c["artifacts"]["timeline"]).exists()
         assert list((run_dir / c["artifacts"]["history"]).glob("*.jsonl"))
