@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from _helpers import wait_until
 
 from harness.procs import is_alive, process_start_ticks
 
@@ -33,21 +34,6 @@ def settings_yaml(path: Path, timings: dict, deploy: dict | None = None) -> Path
     data = {**SMALL, "timings": timings, "deploy": {**FAST_DEPLOY, **(deploy or {})}}
     path.write_text(yaml.safe_dump(data))
     return path
-
-
-def wait_until(check, timeout: float, what: str, interval: float = 0.02):
-    """Polls `check()` until truthy (returned); raises AssertionError saying what did not happen."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as e:  # noqa: BLE001 - not yet
-            last = e
-        time.sleep(interval)
-    raise AssertionError(f"{what} did not happen within {timeout} s (last error: {last!r})")
 
 
 def _ppid_map() -> dict[int, int]:

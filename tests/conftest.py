@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from _helpers import recording_platform_factory, wait_until
 
 from harness.platforms.base import DeploySpec
 from harness.procs import ProcessRegistry, is_alive
@@ -73,26 +74,9 @@ def local_platform(registry, tmp_path: Path):
         platform.teardown(dep)
 
 
-def wait_for(check, timeout: float, what: str, interval: float = 0.05):
-    """Polls `check()` until it returns a truthy value (returned); fails saying what did not happen."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except Exception as e:  # noqa: BLE001 - not yet
-            last = e
-        time.sleep(interval)
-    pytest.fail(f"{what} did not happen within {timeout} s (last error: {last!r})")
-
-
 @pytest.fixture
 def poll():
-    return wait_for
+    return wait_until
 
 
 # A real short local run shared by the compare and notebook tests (redis: steady + pod-kill-primary,
@@ -111,22 +95,12 @@ def real_run_dir(tmp_path_factory) -> Path:
     import json
 
     from harness.config import build_settings
-    from harness.procs import process_start_ticks
-    from harness.runloop import RunRequest, execute, make_platform
+    from harness.runloop import RunRequest, execute
 
     base = tmp_path_factory.mktemp("real-run")
     started = []
 
-    def factory(name, registry, run_dir, work_dir):  # records every pid the run starts
-        orig = registry.spawn
-
-        def spawn(argv, name, **kw):
-            proc = orig(argv, name, **kw)
-            started.append((proc.pid, process_start_ticks(proc.pid), name))
-            return proc
-
-        registry.spawn = spawn
-        return make_platform(name, registry, run_dir, work_dir)
+    factory = recording_platform_factory(started)  # records every pid the run starts
 
     mp = pytest.MonkeyPatch()
     mp.setenv("HARNESS_STATE_DIR", str(base / "state"))

@@ -162,7 +162,10 @@ def test_interrupt_real_run_at_phase(harness_run, tmp_path, phase):
         assert cells == [] and results["run"]["status"] == "interrupted"
         assert not [s for s in run.seen.values() if s.how == "state file"], "no server had started"
     elif phase == "report":
-        assert cells == [("steady", "ok", None)] and results["run"]["status"] == "finished"
+        # after the last cell: the signal lands in the final teardown (the run is then marked
+        # `interrupted`) or while the report renders (the run stays `finished`); never a lost cell
+        assert cells == [("steady", "ok", None)], cells
+        assert results["run"]["status"] in ("finished", "interrupted"), results["run"]["status"]
     else:
         assert results["run"]["status"] == "interrupted"
         assert cells[-1][1:] == ("failed", "interrupted"), cells

@@ -11,7 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from _robustness import HARNESS, HarnessRun, settings_yaml, wait_until
+from _helpers import wait_until
+from _robustness import HARNESS, HarnessRun, settings_yaml
 
 from harness.procs import is_alive
 

@@ -12,13 +12,14 @@ import io
 import os
 import socket
 
+from _helpers import recording_platform_factory
 from _robustness import HarnessRun, settings_yaml
 
 from harness.config import build_settings
 from harness.platforms.local import pods as pods_module
-from harness.procs import is_alive, process_start_ticks
+from harness.procs import is_alive
 from harness.results import read_results
-from harness.runloop import RunRequest, execute, make_platform
+from harness.runloop import RunRequest, execute
 
 SHORT = {"*": {"warmup_s": 0.5, "before_fault_s": 1, "observe_s": 0.5}}
 
@@ -75,16 +76,7 @@ def test_port_taken_fails_the_cell_with_the_servers_error_and_the_run_goes_on(tm
     monkeypatch.setattr(pods_module, "free_port", free_port)
     started: list[tuple[int, int | None, str]] = []
 
-    def factory(name, registry, run_dir, work_dir):
-        orig = registry.spawn
-
-        def spawn(argv, name, **kw):
-            proc = orig(argv, name, **kw)
-            started.append((proc.pid, process_start_ticks(proc.pid), name))
-            return proc
-
-        registry.spawn = spawn
-        return make_platform(name, registry, run_dir, work_dir)
+    factory = recording_platform_factory(started)
 
     req = RunRequest(scenarios=["steady", "pod-kill-primary"], platform="local", engines=["redis"],
                      modes=["statefulset"], settings=build_settings("quick", overrides={

@@ -10,12 +10,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from _helpers import recording_platform_factory
 from _runfakes import FakePlatform, FakeWorkload, latest_results
 
 from harness.config import build_settings
-from harness.procs import is_alive, process_start_ticks
+from harness.procs import is_alive
 from harness.results import read_results
-from harness.runloop import RunRequest, choose_platform, execute, make_platform
+from harness.runloop import RunRequest, choose_platform, execute
 
 FAST = {"timings": {"*": {"warmup_s": 0.1, "before_fault_s": 0.3, "observe_s": 0.3},
                     "zone-outage": {"fault_s": 0.3}, "zone-partition": {"fault_s": 0.3}}}
@@ -119,16 +120,7 @@ def test_real_short_scenario_on_local_platform(tmp_path):
     """pod-kill-primary on redis, both modes: real servers, real load workers, real checker."""
     started: list[tuple[int, int | None, str]] = []
 
-    def factory(name, registry, run_dir, work_dir):
-        orig = registry.spawn
-
-        def spawn(argv, name, **kw):
-            proc = orig(argv, name, **kw)
-            started.append((proc.pid, process_start_ticks(proc.pid), name))
-            return proc
-
-        registry.spawn = spawn
-        return make_platform(name, registry, run_dir, work_dir)
+    factory = recording_platform_factory(started)
 
     req = RunRequest(scenarios=["pod-kill-primary"], platform="local", engines=["redis"],
                      modes=["kubeblocks", "statefulset"], settings=build_settings("quick", overrides=REAL),
