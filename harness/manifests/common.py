@@ -7,6 +7,7 @@ must agree on every number.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ROLE_LABEL = "kubeblocks.io/role"
@@ -61,3 +62,26 @@ def password_secret(engine: str, mode: str) -> tuple[str, str]:
         account = {"mysql": "root", "redis": "default", "mongodb": "root"}[engine]
         return f"{cluster_name(engine)}-{engine}-account-{account}", "password"
     return f"{engine}-secret", f"{engine}-password"
+
+
+def nodeport_service(name: str, namespace: str, engine: str, mode: str, selector: dict[str, str]) -> dict[str, Any]:
+    """A NodePort Service on the engine's port, at the node port kind maps to 127.0.0.1 for this mode."""
+    port = SERVER_PORTS[engine]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": {HARNESS_LABEL: "openim-kb-poc"}},
+        "spec": {
+            "type": "NodePort",
+            "selector": selector,
+            "ports": [
+                {
+                    "name": engine,
+                    "port": port,
+                    "targetPort": port,
+                    "nodePort": NODE_PORTS[(engine, mode)],
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }

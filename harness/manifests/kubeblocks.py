@@ -17,11 +17,10 @@ from harness.manifests.common import (
     COMPONENT_LABEL,
     HARNESS_LABEL,
     INSTANCE_LABEL,
-    NODE_PORTS,
     ROLE_LABEL,
-    SERVER_PORTS,
     ZONE_LABEL,
     cluster_name,
+    nodeport_service,
 )
 from harness.platforms.base import DeploySpec
 
@@ -117,25 +116,8 @@ def primary_nodeport_service(engine: str, namespace: str) -> dict[str, Any]:
     the host cannot reach, so clients connect here directly.
     """
     name = cluster_name(engine)
-    port = SERVER_PORTS[engine]
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": f"{name}-primary-nodeport", "namespace": namespace, "labels": {HARNESS_LABEL: "openim-kb-poc"}},
-        "spec": {
-            "type": "NodePort",
-            "selector": {INSTANCE_LABEL: name, COMPONENT_LABEL: engine, ROLE_LABEL: "primary"},
-            "ports": [
-                {
-                    "name": engine,
-                    "port": port,
-                    "targetPort": port,
-                    "nodePort": NODE_PORTS[(engine, "kubeblocks")],
-                    "protocol": "TCP",
-                }
-            ],
-        },
-    }
+    return nodeport_service(f"{name}-primary-nodeport", namespace, engine, "kubeblocks",
+                            {INSTANCE_LABEL: name, COMPONENT_LABEL: engine, ROLE_LABEL: "primary"})
 
 
 def manifests(engine: str, namespace: str, spec: DeploySpec, service_version: str) -> list[dict[str, Any]]:

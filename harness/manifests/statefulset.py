@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.manifests.common import HARNESS_LABEL, NODE_PORTS, SERVER_PORTS, ZONE_LABEL, password_secret
+from harness.manifests.common import (
+    HARNESS_LABEL,
+    SERVER_PORTS,
+    ZONE_LABEL,
+    nodeport_service,
+    password_secret,
+)
 from harness.platforms.base import DeploySpec
 
 # OpenIM's images (.env of open-im-server v3.8.x); MySQL from OpenIM <= 3.4's chart line.
@@ -85,26 +91,8 @@ def headless_service(engine: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def nodeport_service(engine: str, namespace: str) -> dict[str, Any]:
-    port = SERVER_PORTS[engine]
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": f"{engine}-nodeport", "namespace": namespace, "labels": {HARNESS_LABEL: "openim-kb-poc"}},
-        "spec": {
-            "type": "NodePort",
-            "selector": _labels(engine),
-            "ports": [
-                {
-                    "name": engine,
-                    "port": port,
-                    "targetPort": port,
-                    "nodePort": NODE_PORTS[(engine, "statefulset")],
-                    "protocol": "TCP",
-                }
-            ],
-        },
-    }
+def engine_nodeport_service(engine: str, namespace: str) -> dict[str, Any]:
+    return nodeport_service(f"{engine}-nodeport", namespace, engine, "statefulset", _labels(engine))
 
 
 def statefulset(engine: str, namespace: str, spec: DeploySpec) -> dict[str, Any]:
@@ -144,6 +132,6 @@ def manifests(engine: str, namespace: str, spec: DeploySpec, password: str) -> l
     return [
         secret(engine, namespace, password),
         headless_service(engine, namespace),
-        nodeport_service(engine, namespace),
+        engine_nodeport_service(engine, namespace),
         statefulset(engine, namespace, spec),
     ]
