@@ -10,12 +10,13 @@ one op for one simulated user and returns the value the checker needs; on error 
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.errors import HarnessError
-from harness.workload.model import Conversation, SeedInfo, conversations_of, text_pool
+from harness.workload.model import Conversation, SeedInfo, conversations_of, message, text_pool
 
 
 class NotApplied(Exception):
@@ -48,6 +49,19 @@ class Actor:
 
     def pick_conv(self) -> Conversation:
         return self.rng.choice(self.convs)
+
+    def new_message(self, partial: dict[str, Any], malloc: Callable[[str], int]) -> tuple[Conversation, int, str, dict[str, Any]]:
+        """A message to send: conversation, seq from the engine's allocator, id, OpenIM's message body.
+
+        `partial` names the stream and id before the seq is allocated, and the seq before the write,
+        so an op that fails midway still says what it was writing."""
+        conv = self.pick_conv()
+        mid = self.next_msg_id()
+        partial.update(stream=conv.cid, id=mid)
+        seq = malloc(conv.cid)
+        partial["seq"] = seq
+        msg = message(conv, self.uid, seq, mid, int(time.time() * 1000), self.rng.choice(self.texts))
+        return conv, seq, mid, msg
 
 
 def make_actor(info: SeedInfo, index: int, worker: int, seed: int, tag: str = "") -> Actor:

@@ -90,12 +90,7 @@ class MongoClientOps:
     def send_message(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
         from pymongo.errors import DuplicateKeyError
 
-        conv = actor.pick_conv()
-        mid = actor.next_msg_id()
-        partial.update(stream=conv.cid, id=mid)
-        seq = self.malloc(conv.cid)
-        partial["seq"] = seq
-        msg = model.message(conv, actor.uid, seq, mid, int(time.time() * 1000), actor.rng.choice(actor.texts))
+        conv, seq, mid, msg = actor.new_message(partial, self.malloc)
         did = model.doc_id(conv.cid, seq)
         field = f"msgs.{model.msg_index(seq)}.msg"
         res = self.db.msg.update_one({"doc_id": did}, {"$set": {field: msg}})

@@ -132,12 +132,7 @@ class RedisClient:
         return int(res[1])
 
     def send_message(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
-        conv = actor.pick_conv()
-        mid = actor.next_msg_id()
-        partial.update(stream=conv.cid, id=mid)
-        seq = self.malloc_seq(conv.cid)
-        partial["seq"] = seq
-        msg = model.message(conv, actor.uid, seq, mid, int(time.time() * 1000), actor.rng.choice(actor.texts))
+        conv, seq, mid, msg = actor.new_message(partial, self.malloc_seq)
         key = model.msg_cache_key(conv.cid, seq)
         # rockscache RawSet: HSET then EXPIRE, not pipelined
         self.r.hset(key, "value", model.msg_cache_json(msg))
