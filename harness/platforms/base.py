@@ -106,6 +106,10 @@ class Endpoint:
     sentinel_password: str | None = field(default=None, repr=False)
     replica_set: str | None = None
     primary_file: str | None = None
+    # TLS to the server. Off on every platform, as OpenIM itself: its MySQL DSN sets no `tls`
+    # parameter (go-sql-driver's default is plain TCP), and go-redis / the mongo driver get no TLS
+    # options from OpenIM's config. Local traffic is loopback only.
+    tls: bool = False
 
     def primary_address(self) -> tuple[str, int]:
         """The current primary for direct-connect styles (statefulset, primary_file)."""

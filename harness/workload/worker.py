@@ -109,13 +109,15 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
         w.close()
     _write_json(progress_path, _progress(tally, started))
     total = env.stats.total
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "worker": worker, "users": users, "rate_ops_s": float(cfg["rate_ops_s"]),
         "start_at_mono_us": start_at, "measure_from_us": measure_from, "started_us": started, "late_start_us": late_us,
         "load_end_us": ended, "finished_us": finished, "stopped_early": stopped_early,
         "invokes": tally.invokes, "ok": tally.ok, "failed": tally.failed, "unknown": tally.unknown,
         "unfinished": open_ops,
-        "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "peak_rss_kb": usage.ru_maxrss,
+        "cpu_user_s": round(usage.ru_utime, 3), "cpu_sys_s": round(usage.ru_stime, 3),
         "locust": {"num_requests": total.num_requests, "num_failures": total.num_failures,
                    "avg_response_time_ms": total.avg_response_time},
     }
