@@ -7,10 +7,31 @@ RUN ?= reports/latest
 BASELINE ?= baselines/nightly/results.json
 CURRENT ?= reports/latest
 
-.PHONY: setup poc test lint notebook compare update-baseline kind-tools cleanup
+.PHONY: setup lock poc test lint notebook compare update-baseline kind-tools cleanup
 
 setup:
 	@bash scripts/setup.sh
+
+# requirements.lock: every dependency (dev tools too) pinned with hashes; setup installs exactly it.
+# `make lock` is the deliberate step that changes it (commit it with a line saying why): it keeps the
+# current pins unless pyproject.toml needs otherwise; `make lock LOCK_ARGS=--upgrade` moves all to the
+# newest, `LOCK_ARGS='--upgrade-package pymysql'` one. uv (pinned) runs from a throwaway venv.
+# The lock is resolved for x86_64 Linux and Python 3.11, whatever machine refreshes it: that is what
+# the test and nightly machines and CI (ubuntu, setup-python 3.11) run, and the hashes only cover
+# the wheels of that platform. setuptools comes in on stdin: the editable install of the harness is
+# built without build isolation, so its build backend has to be in the lock as well.
+UV_VERSION := 0.13.9
+LOCK_PYTHON := 3.11
+LOCK_PLATFORM := x86_64-unknown-linux-gnu
+LOCK_ARGS ?=
+lock:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  $${PYTHON:-python3} -m venv "$$tmp/uv"; \
+	  "$$tmp/uv/bin/python" -m pip install -q --disable-pip-version-check uv==$(UV_VERSION); \
+	  echo 'setuptools>=68' | UV_CUSTOM_COMPILE_COMMAND='make lock' "$$tmp/uv/bin/uv" pip compile \
+	    pyproject.toml - --extra dev --generate-hashes --python-version $(LOCK_PYTHON) \
+	    --python-platform $(LOCK_PLATFORM) -o requirements.lock $(LOCK_ARGS) >/dev/null
+	@echo "requirements.lock refreshed: review git diff requirements.lock, then make setup"
 
 poc: setup
 	$(VENV)/harness run --platform $(PLATFORM) --profile $(PROFILE) --out reports $(ARGS)

@@ -1,14 +1,18 @@
 """`harness doctor`: what this machine has for a platform (with versions) and what is missing
-(with the command that installs it). Exit 0 when the platform can run, 1 when not."""
+(with the command that installs it), then the client libraries this interpreter imports.
+Exit 0 when the platform can run, 1 when not."""
 
 from __future__ import annotations
 
 import importlib
+import platform as _pyplatform
+import sys
 
 from rich.console import Console
 from rich.table import Table
 
 from harness.platforms.base import Check
+from harness.software import CLIENT_DISTRIBUTIONS, client_versions
 
 PLATFORM_MODULES = {"local": "harness.platforms.local", "kind": "harness.platforms.kind",
                     "k8s": "harness.platforms.kubernetes"}
@@ -26,6 +30,16 @@ def render(platform: str, checks: list[Check], console: Console) -> None:
         else:
             status = "[yellow]missing (optional)[/yellow]"
         table.add_row(c.name, status, c.version or "", c.fix if not c.ok and c.fix else c.detail)
+    console.print(table)
+
+
+def render_clients(console: Console) -> None:
+    """The client libraries this interpreter imports (what a run records in results.json), with versions."""
+    table = Table(title=f"client libraries (Python {_pyplatform.python_version()}, {sys.executable})")
+    for col in ("library", "distribution", "version"):
+        table.add_column(col)
+    for key, v in client_versions().items():
+        table.add_row(key, CLIENT_DISTRIBUTIONS[key], v or "[yellow]not installed[/yellow]")
     console.print(table)
 
 
@@ -48,6 +62,7 @@ def doctor(platform_name: str, console: Console | None = None) -> int:
         return 1
     checks = list(preflight())
     render(platform_name, checks, console)
+    render_clients(console)
     ok = can_run(checks)
     missing = [c for c in checks if not c.ok and not c.required]
     if ok:

@@ -34,6 +34,7 @@ from harness.platforms.base import ENGINES, MODES, PLATFORMS, Check, Platform
 from harness.procs import ProcessRegistry, find_leftovers, state_dir_from_env
 from harness.progress import Progress, make_progress
 from harness.results import RESULTS_FILE, cell_record, new_results, write_results
+from harness.software import client_versions
 
 log = logging.getLogger("harness.run")
 
@@ -92,12 +93,13 @@ def unavailable_engines(checks: list[Check], engines: list[str]) -> dict[str, st
 
 
 def software_versions(checks: list[Check]) -> dict[str, str | None]:
+    """The servers' versions from the preflight checks, then the client libraries' from this interpreter."""
     sw: dict[str, str | None] = {k: None for k in ("mariadb", "redis", "mongodb", "kubeblocks", "kubernetes", "kind")}
     for c in checks:
         key = SOFTWARE_OF_CHECK.get(c.name.lower())
         if key and c.ok and c.version and sw[key] is None:
             sw[key] = c.version
-    return sw
+    return {**sw, **client_versions()}
 
 
 # -- run metadata ------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One idempotent setup for `make test` and `make poc`: Debian servers when missing, then a venv in the repo.
+# One idempotent setup for `make test` and `make poc`: Debian servers when missing, then a venv in the
+# repo holding exactly requirements.lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,10 +31,14 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$PY" -m venv .venv
 fi
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing the harness and its dependencies into .venv"
+# Exactly requirements.lock (every package pinned, hashes checked; `make lock` refreshes it), then the
+# harness itself, editable, with nothing else resolved: its build backend (setuptools) is in the lock.
+if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing requirements.lock and the harness into .venv"
   log=.venv/pip-install.log
-  if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[dev]'; } >"$log" 2>&1; then
+  pip_=(.venv/bin/python -m pip --disable-pip-version-check)
+  if ! { "${pip_[@]}" install --require-hashes --no-deps -r requirements.lock \
+         && "${pip_[@]}" install --no-deps --no-build-isolation -e .; } >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "setup: pip install failed; full log: $log" >&2
     exit 1

@@ -294,12 +294,18 @@ HEADLINE_HEADER = ("scenario", "engine", "mode", "status", "write gap", "RTO", "
 
 
 def header_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
-    """The run header (platform, software, profile, dates, status, harness, host): report and notebook."""
-    sw = ", ".join(f"{k} {v}" for k, v in (run.get("software") or {}).items() if v) or "unknown"
+    """The run header (platform, servers, client libraries, profile, dates, status, harness, host): report and
+    notebook. A run from before client libraries were recorded shows "not recorded" for them."""
+    from harness.software import CLIENT_DISTRIBUTIONS
+
+    software = run.get("software") or {}
+    sw = ", ".join(f"{k} {v}" for k, v in software.items() if v and k not in CLIENT_DISTRIBUTIONS) or "unknown"
+    clients = ", ".join(f"{k} {software[k]}" for k in CLIENT_DISTRIBUTIONS if software.get(k)) or "not recorded"
     host = run.get("host") or {}
     return [
         ("platform", f"{run['platform']}" + (f" ({run['platform_reason']})" if run.get("platform_reason") else "")),
         ("software", sw),
+        ("client libraries", clients),
         ("profile / seed", f"{run['profile']} / {run['seed']}"),
         ("started / finished", f"{run['started_at']} / {run.get('finished_at') or '(unfinished)'}"),
         ("run status", run.get("status", "finished")),

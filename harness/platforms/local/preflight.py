@@ -66,7 +66,7 @@ def check_module(module: str, dist: str) -> Check:
         version = importlib.metadata.version(dist)
     except importlib.metadata.PackageNotFoundError:
         return Check(name=f"python: {module}", ok=False, detail="not installed",
-                     fix=".venv/bin/pip install -e '.[dev]' (or: make setup)")
+                     fix="make setup (installs requirements.lock into .venv)")
     return Check(name=f"python: {module}", ok=True, version=version)
 
 
