@@ -35,11 +35,12 @@ def render(platform: str, checks: list[Check], console: Console) -> None:
 
 def render_clients(console: Console) -> None:
     """The client libraries this interpreter imports (what a run records in results.json), with versions."""
-    table = Table(title=f"client libraries (Python {_pyplatform.python_version()}, {sys.executable})")
-    for col in ("library", "distribution", "version"):
+    table = Table(title="client libraries (this interpreter)")
+    for col in ("library", "version", "distribution / interpreter"):
         table.add_column(col)
+    table.add_row("python", _pyplatform.python_version(), sys.executable)
     for key, v in client_versions().items():
-        table.add_row(key, CLIENT_DISTRIBUTIONS[key], v or "[yellow]not installed[/yellow]")
+        table.add_row(key, v or "[yellow]not installed[/yellow]", CLIENT_DISTRIBUTIONS[key])
     console.print(table)
 
 
