@@ -3,7 +3,8 @@ read back and check -> write timeline + history artifacts -> tear down (always).
 
 The cell only composes the parts: a `Platform`, a `Workload` (load + checker, see
 `harness/workload_parts.py`) and the nemesis. A cell's own exception becomes status `failed`
-with the error as reason; `CellSkipped` becomes `skipped`. `Interrupted` (a signal) propagates
+with the error as reason; `CellSkipped` becomes `skipped`; a load generator that could not keep
+its schedule makes the cell `invalid` (measured, but not vouched for). `Interrupted` (a signal) propagates
 after teardown so the run loop can stop.
 """
 
@@ -67,8 +68,9 @@ class Workload(Protocol):
 
     def measure(self, *, endpoint: Endpoint, engine: str, history_paths: list[Path], load_start_us: int,
                 load_end_us: int, steady_end_us: int, fault: FaultWindow | None, timeline_path: Path,
-                settings: Settings) -> dict[str, Any]:
-        """Reads back, checks, writes the per-second timeline CSV; returns the results sub-dicts."""
+                settings: Settings, load: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Reads back, checks, writes the per-second timeline CSV; returns the results sub-dicts.
+        `load` is what `LoadHandle.finish` returned (offered vs achieved, late start)."""
         ...
 
 
@@ -101,7 +103,7 @@ def run_cell(env: CellEnv, plan: CellPlan) -> dict[str, Any]:
     state: dict[str, Any] = {}
     try:
         measured = _run_deployed(env, plan, cell_dir, state)
-        status, reason = "ok", None
+        status, reason = _status_of(measured.get("measures") or {})
     except CellSkipped as e:
         measured, status, reason = {}, "skipped", e.reason
     except CellNotApplicable as e:
@@ -127,6 +129,15 @@ def run_cell(env: CellEnv, plan: CellPlan) -> dict[str, Any]:
         load=measured.get("load"),
     )
     return rec
+
+
+def _status_of(measures: dict[str, Any]) -> tuple[str, str | None]:
+    """`invalid` when the load generator could not keep its schedule: then the cell's availability
+    numbers describe the generator, not the database, and no verdict may be drawn from them."""
+    gen = measures.get("generator") or {}
+    if gen.get("valid") is False:
+        return "invalid", "the harness could not measure this cell: " + "; ".join(gen.get("reasons") or ["?"])
+    return "ok", None
 
 
 def _artifacts(run_dir: Path, cell_dir: Path, measured: dict[str, Any], dep_id: str | None) -> dict[str, Any]:
@@ -189,7 +200,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         measures = env.workload.measure(
             endpoint=endpoint, engine=plan.engine, history_paths=_history_paths(hist_dir),
             load_start_us=load_start_us, load_end_us=load_end_us, steady_end_us=steady_end_us,
-            fault=window, timeline_path=timeline, settings=s,
+            fault=window, timeline_path=timeline, settings=s, load=summary,
         )
         state["role_changes"] = _role_changes(env.platform, dep, state["load_start_wall"])
         return {

@@ -15,6 +15,18 @@ Definitions (times are the history's monotonic µs; `inj` = fault injection, `en
 - rto_s: inj -> the ack that ends that gap; 0.0 when the longest gap is shorter than
   `gap_floor_s` (no outage: writes continued at their normal pace); null when the gap runs to
   `end` (`recovered: false`).
+- response_time_ms: p50/p95/p99/max of `ok` ops measured from the slot of the open-loop schedule
+  the op stood for (`due_us`), not from its invoke: the coordinated-omission correction of wrk2 /
+  HdrHistogram. `latency_ms` is the service time (invoke -> ok); the two differ when ops queued.
+- generator (is this cell's load trustworthy?), over the measured window:
+    delivered_ops_s  = ops invoked per second of each window (offered: the settings' rate)
+    schedule_lag_ms  = p50/p99/max of invoke - ready, ready = max(due, the user's previous op's
+                       end): how late the load generator itself started ops (never the database)
+    longest_stall_s  = the longest interval with no invoke at all while some op was ready
+    hub_block_s      = the longest time the worker's gevent hub could not run (its ticker)
+  `valid` is false, with the reasons, when the steady window delivered < min_delivered of the
+  offered rate, or the p99 lag, the longest stall or a hub block passed their limits. Such a
+  cell is `invalid`: its availability numbers describe the generator, not the database.
 - consistency, per stream (conversation id; mysql: "user_login_records", "users"):
     acked_writes    = `ok` writes that name a stream (what the read-back checks)
     lost_writes     = acked writes the read-back did not find (or found overwritten)
@@ -27,6 +39,7 @@ Definitions (times are the history's monotonic µs; `inj` = fault injection, `en
 from __future__ import annotations
 
 import csv
+import json
 from array import array
 from bisect import bisect_left
 from collections import Counter, defaultdict
@@ -60,6 +73,8 @@ class TimelineRow:
     unknown: int
     ok_writes: int
     p99_ms: float | None
+    invoked: int = 0  # ops invoked in this second (the load actually offered)
+    lag_max_ms: float | None = None  # the generator's largest schedule lag among them
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,51 @@ class Regression:
     id: str
     prior_max_seq: int
     invoked_at_us: int
+
+
+@dataclass(frozen=True)
+class ValidityLimits:
+    """When a cell's load cannot be vouched for (the settings' `validity` block)."""
+
+    min_delivered: float = 0.95  # of the offered rate, in the steady window
+    max_lag_p99_s: float = 0.5
+    max_stall_s: float = 0.5
+    max_hub_block_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class HubEvidence:
+    """What the workers' hub watches saw inside the measured window (harness.workload.hubwatch)."""
+
+    max_block_s: float | None  # None: no watch file
+    blocks: int  # hub lags >= the watch's report threshold
+    stacks: int  # gevent monitor reports (with the blocking stack) in the window
+    report_s: float | None
+
+
+@dataclass(frozen=True)
+class GeneratorVerdict:
+    """Did the load generator keep its schedule? The evidence that the cell was measured properly."""
+
+    valid: bool
+    reasons: tuple[str, ...]
+    offered_ops_s: float | None
+    delivered_ops_s: dict[str, float | None]
+    delivered_fraction: dict[str, float | None]
+    schedule_lag_ms: dict[str, float]
+    scheduled_ops: int  # ops with a schedule slot (all of them for the Locust load)
+    longest_stall_s: float
+    longest_stall_at_s: float | None  # since load start
+    hub: HubEvidence
+    start_late_s: float
+
+    def to_results(self) -> dict[str, Any]:
+        return {"valid": self.valid, "reasons": list(self.reasons), "offered_ops_s": self.offered_ops_s,
+                "delivered_ops_s": dict(self.delivered_ops_s), "delivered_fraction": dict(self.delivered_fraction),
+                "schedule_lag_ms": dict(self.schedule_lag_ms), "scheduled_ops": self.scheduled_ops,
+                "longest_stall_s": self.longest_stall_s, "longest_stall_at_s": self.longest_stall_at_s,
+                "hub_block_s": self.hub.max_block_s, "hub_blocks": self.hub.blocks,
+                "hub_block_stacks": self.hub.stacks, "start_late_s": self.start_late_s}
 
 
 @dataclass
@@ -98,6 +158,8 @@ class CellMeasures:
     load_start_us: int
     load_end_us: int
     fault: FaultWindow | None
+    response_time_ms: dict[str, float] = field(default_factory=dict)
+    generator: GeneratorVerdict | None = None
     by_op: dict[str, dict[str, int]] = field(default_factory=dict)
     lost: list[LostWrite] = field(default_factory=list)
     duplicates: list[Duplicate] = field(default_factory=list)
@@ -116,6 +178,8 @@ class CellMeasures:
             "throughput_ops_s": dict(self.throughput_ops_s),
             "latency_ms": dict(self.latency_ms),
             "latency_steady_ms": dict(self.latency_steady_ms),
+            "response_time_ms": dict(self.response_time_ms),
+            "generator": self.generator.to_results() if self.generator is not None else None,
             "availability": {"write_gap_s": self.write_gap_s, "rto_s": self.rto_s, "recovered": self.recovered},
             "consistency": {"acked_writes": self.acked_writes, "lost_writes": self.lost_writes,
                             "duplicate_seqs": self.duplicate_seqs, "seq_regressions": self.seq_regressions},
@@ -173,6 +237,95 @@ def _regressions(ops: list[tuple[int, int, int, str]], stream: str) -> list[Regr
     return out
 
 
+def _lag_pcts(lags: array) -> dict[str, float]:
+    if not lags:
+        return {"p50": 0.0, "p99": 0.0, "max": 0.0}
+    s = sorted(lags)
+
+    def rank(p: int) -> float:
+        return s[max(0, -(-p * len(s) // 100) - 1)] / 1000
+
+    return {"p50": rank(50), "p99": rank(99), "max": s[-1] / 1000}
+
+
+def longest_stall(invokes: Sequence[int], readies: Sequence[int], start: int, end: int) -> tuple[float, int | None]:
+    """The longest interval in [start, end] with no invoke while some op was ready (due and its
+    user free) but not yet invoked: (seconds, interval start). `invokes[i]` pairs with `readies[i]`."""
+    order = sorted(range(len(invokes)), key=invokes.__getitem__)
+    inv = [invokes[i] for i in order]
+    rdy = [readies[i] for i in order]
+    best, at = 0.0, None
+    suffix_min = [0] * len(inv)
+    m = None
+    for i in range(len(inv) - 1, -1, -1):
+        m = rdy[i] if m is None else min(m, rdy[i])
+        suffix_min[i] = m
+    prev = start
+    for i, t in enumerate(inv):
+        if t < start:
+            continue
+        if t > end:
+            break
+        # the ops invoked at t or later: the earliest of them was ready at suffix_min[i]
+        stalled_from = max(prev, suffix_min[i])
+        if t - stalled_from > best * 1e6:
+            best, at = (t - stalled_from) / 1e6, stalled_from
+        prev = t
+    return round(best, 6), at
+
+
+def read_hub_evidence(paths: Iterable[Path], start: int, end: int) -> HubEvidence:
+    """The longest hub block inside [start, end] from the workers' hub watch files."""
+    worst: float | None = None
+    blocks = stacks = 0
+    report_s = None
+    for p in paths:
+        try:
+            data = json.loads(Path(p).read_text())
+        except (OSError, ValueError):
+            continue
+        report_s = data.get("report_s")
+        worst = worst or 0.0
+        for t_wake, lag in data.get("stalls", []):
+            if t_wake >= start and t_wake - lag <= end:
+                blocks += 1
+                worst = max(worst, lag / 1e6)
+        stacks += sum(1 for b in data.get("blocked", []) if start <= b.get("t_us", 0) <= end)
+    return HubEvidence(None if worst is None else round(worst, 6), blocks, stacks, report_s)
+
+
+def judge_generator(
+    *, offered_ops_s: float | None, delivered: dict[str, float | None], lag: dict[str, float], scheduled: int,
+    stall: tuple[float, int | None], hub: HubEvidence, start_late_s: float, load_start_us: int,
+    limits: ValidityLimits,
+) -> GeneratorVerdict:
+    """The verdict on the load itself; each broken limit becomes one reason naming its evidence."""
+    frac = {k: (round(v / offered_ops_s, 4) if v is not None and offered_ops_s else None) for k, v in delivered.items()}
+    reasons: list[str] = []
+    steady = frac.get("steady")
+    if steady is not None and steady < limits.min_delivered:
+        reasons.append(f"the load delivered {delivered['steady']:.1f} of the {offered_ops_s:g} ops/s offered in the "
+                       f"steady window ({steady * 100:.0f} % < {limits.min_delivered * 100:.0f} %)")
+    if scheduled and lag["p99"] > limits.max_lag_p99_s * 1000:
+        reasons.append(f"ops started late: schedule lag p99 {lag['p99']:.0f} ms, max {lag['max']:.0f} ms "
+                       f"(limit p99 {limits.max_lag_p99_s * 1000:.0f} ms)")
+    stall_s, stall_at = stall
+    if stall_s > limits.max_stall_s:
+        at = "" if stall_at is None else f" from +{(stall_at - load_start_us) / 1e6:.1f} s"
+        reasons.append(f"the load invoked nothing for {stall_s:.2f} s{at} while ops were due (a generator stall, "
+                       f"not a database outage; limit {limits.max_stall_s:g} s)")
+    if hub.max_block_s is not None and hub.max_block_s > limits.max_hub_block_s:
+        reasons.append(f"the load worker's event loop was blocked for {hub.max_block_s:.2f} s "
+                       f"({hub.blocks} blocks >= {hub.report_s or 0:g} s, {hub.stacks} with a stack; limit "
+                       f"{limits.max_hub_block_s:g} s)")
+    return GeneratorVerdict(
+        valid=not reasons, reasons=tuple(reasons), offered_ops_s=offered_ops_s,
+        delivered_ops_s={k: (round(v, 3) if v is not None else None) for k, v in delivered.items()},
+        delivered_fraction=frac, schedule_lag_ms=lag, scheduled_ops=scheduled, longest_stall_s=stall_s,
+        longest_stall_at_s=None if stall_at is None else round((stall_at - load_start_us) / 1e6, 3),
+        hub=hub, start_late_s=round(start_late_s, 3))
+
+
 def check(
     history_paths: Iterable[Path],
     *,
@@ -181,11 +334,20 @@ def check(
     fault: FaultWindow | None,
     readback: ReadBackResult | None,
     gap_floor_s: float = DEFAULT_GAP_FLOOR_S,
+    offered_ops_s: float | None = None,
+    hub_paths: Iterable[Path] = (),
+    start_late_us: int = 0,
+    limits: ValidityLimits | None = None,
 ) -> CellMeasures:
     """One streaming pass over the histories, then the window arithmetic. See the module doc."""
     paths = [Path(p) for p in history_paths]
     hist = HdrHistogram(1, HDR_MAX_US, 3)
     steady_hist = HdrHistogram(1, HDR_MAX_US, 3)
+    resp_hist = HdrHistogram(1, HDR_MAX_US, 3)
+    invoke_times = array("q")
+    sched_inv = array("q")  # invoke and ready times of the ops that had a schedule slot
+    sched_ready = array("q")
+    lags = array("q")
     steady_end = fault.injected_at_mono_us if fault else load_end_us
     counts: Counter[str] = Counter()
     by_op: dict[str, Counter[str]] = defaultdict(Counter)
@@ -193,6 +355,8 @@ def check(
     write_acks = array("q")
     per_sec: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # ok, failed, unknown, ok_writes
     per_sec_lat: dict[int, array] = defaultdict(lambda: array("l"))
+    per_sec_inv: Counter[int] = Counter()
+    per_sec_lag: dict[int, int] = {}
     streams: dict[str, list[tuple[int, int, int, str]]] = defaultdict(list)
     acked = 0
     open_ops: set[tuple[int, int]] = set()
@@ -203,9 +367,19 @@ def check(
                 counts["total"] += 1
                 by_op[r["f"]]["total"] += 1
                 open_ops.add((fi, r["op"]))
+                invoke_times.append(r["t_us"])
+                per_sec_inv[(r["t_us"] - load_start_us) // 1_000_000] += 1
                 continue
             open_ops.discard((fi, r["op"]))
             t = r["t_us"]
+            due = r.get("due_us")
+            if due is not None:
+                lag = r["lag_us"]
+                sched_inv.append(r["inv_us"])
+                sched_ready.append(r["inv_us"] - lag)
+                lags.append(lag)
+                isec = (r["inv_us"] - load_start_us) // 1_000_000
+                per_sec_lag[isec] = max(per_sec_lag.get(isec, 0), lag)
             sec = (t - load_start_us) // 1_000_000
             by_op[r["f"]][typ] += 1
             if typ == "ok":
@@ -214,6 +388,8 @@ def check(
                 hist.record_value(min(lat, HDR_MAX_US))
                 if t < steady_end:
                     steady_hist.record_value(min(lat, HDR_MAX_US))
+                if due is not None:
+                    resp_hist.record_value(min(max(1, t - due), HDR_MAX_US))
                 ok_times.append(t)
                 per_sec[sec][0] += 1
                 per_sec_lat[sec].append(lat)
@@ -269,6 +445,19 @@ def check(
         thr = {"steady": _rate(ok_sorted, load_start_us, load_end_us), "during_fault": None, "after_recovery": None}
     thr = {k: (round(v, 3) if v is not None else None) for k, v in thr.items()}
 
+    # the generator: did it deliver the offered rate, and start ops when they were due?
+    inv_sorted = sorted(invoke_times)
+    if fault:
+        wins = {"steady": (load_start_us, inj), "during_fault": (inj, fault_end), "after_recovery": (fault_end, load_end_us)}
+    else:
+        wins = {"steady": (load_start_us, load_end_us), "during_fault": (0, 0), "after_recovery": (0, 0)}
+    delivered = {k: _rate(inv_sorted, a, b) for k, (a, b) in wins.items()}
+    generator = judge_generator(
+        offered_ops_s=offered_ops_s, delivered=delivered, lag=_lag_pcts(lags), scheduled=len(lags),
+        stall=longest_stall(sched_inv, sched_ready, load_start_us, load_end_us),
+        hub=read_hub_evidence(hub_paths, load_start_us, load_end_us), start_late_s=start_late_us / 1e6,
+        load_start_us=load_start_us, limits=limits or ValidityLimits())
+
     # consistency
     dups: list[Duplicate] = []
     regs: list[Regression] = []
@@ -291,8 +480,10 @@ def check(
         notes.append(f"read-back checked {readback.checked} writes, history has {acked} acknowledged")
 
     timeline = [
-        TimelineRow(int(s), c[0], c[1], c[2], c[3], _exact_p99_ms(per_sec_lat.get(s, array("l"))))
-        for s, c in sorted(per_sec.items())
+        TimelineRow(int(s), c[0], c[1], c[2], c[3], _exact_p99_ms(per_sec_lat.get(s, array("l"))),
+                    per_sec_inv.get(s, 0), per_sec_lag[s] / 1000 if s in per_sec_lag else None)
+        for s in sorted(set(per_sec) | set(per_sec_inv))
+        for c in [per_sec.get(s, [0, 0, 0, 0])]
     ]
     return CellMeasures(
         ops={"total": counts["total"], "ok": counts["ok"], "failed": counts["failed"], "unknown": counts["unknown"]},
@@ -311,6 +502,8 @@ def check(
         load_start_us=load_start_us,
         load_end_us=load_end_us,
         fault=fault,
+        response_time_ms=_pcts(resp_hist),
+        generator=generator,
         by_op={k: dict(v) for k, v in by_op.items()},
         lost=list(readback.lost) if readback is not None else [],
         duplicates=dups,
@@ -320,12 +513,13 @@ def check(
     )
 
 
-TIMELINE_COLUMNS = ("t_s", "ok", "failed", "unknown", "ok_writes", "p99_ms")
+TIMELINE_COLUMNS = ("t_s", "ok", "failed", "unknown", "ok_writes", "p99_ms", "invoked", "lag_max_ms")
 
 
 def write_timeline(measures: CellMeasures, path: Path) -> None:
-    """Per-second CSV for plots: t_s (since load start), ok, failed, unknown, ok_writes, p99_ms.
-    Seconds without any completion are written as zero rows so gaps show in plots."""
+    """Per-second CSV for plots: t_s (since load start), ok, failed, unknown, ok_writes, p99_ms (by
+    completion time), invoked, lag_max_ms (by invoke time). Seconds without any op are written as
+    zero rows so gaps show in plots."""
     rows = {r.t_s: r for r in measures.timeline}
     last = max(rows, default=-1)
     last = max(last, (measures.load_end_us - measures.load_start_us) // 1_000_000 - 1)
@@ -335,6 +529,7 @@ def write_timeline(measures: CellMeasures, path: Path) -> None:
         for s in range(min(0, min(rows, default=0)), last + 1):
             r = rows.get(s)
             if r is None:
-                w.writerow([s, 0, 0, 0, 0, ""])
+                w.writerow([s, 0, 0, 0, 0, "", 0, ""])
             else:
-                w.writerow([s, r.ok, r.failed, r.unknown, r.ok_writes, "" if r.p99_ms is None else f"{r.p99_ms:.3f}"])
+                w.writerow([s, r.ok, r.failed, r.unknown, r.ok_writes, "" if r.p99_ms is None else f"{r.p99_ms:.3f}",
+                            r.invoked, "" if r.lag_max_ms is None else f"{r.lag_max_ms:.3f}"])

@@ -206,7 +206,13 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], th: Thresholds) -
         metrics: list[MetricDelta] = []
         b_ok = any(x.get("status") == "ok" for x in b)
         c_ok = any(x.get("status") == "ok" for x in c)
-        if b_ok and not c_ok:
+        invalid = [(side, x) for side, xs, ok in (("baseline", b, b_ok), ("current", c, c_ok)) if not ok
+                   for x in xs if x.get("status") == "invalid"]
+        if invalid:  # the harness could not vouch for one side's numbers: nothing to compare them with
+            side, x = invalid[0]
+            metrics.append(MetricDelta("status", None, None, False,
+                                       f"not comparable: {side} invalid ({x.get('reason') or '?'})"))
+        elif b_ok and not c_ok:
             reasons = "; ".join(sorted({str(x.get("reason")) for x in c if x.get("reason")}))
             metrics.append(MetricDelta("status", None, None, True, f"was ok, now {cs}" + (f" ({reasons})" if reasons else "")))
         elif b_ok and c_ok:
@@ -243,7 +249,7 @@ def render_table(cmp: Comparison) -> str:
                     _fmt(m.current) if m.metric != "status" else cc.current_status,
                     f"{d:+.1f}%" if d is not None else "",
                     f"{m.p_value:.3f}" if m.p_value is not None else "",
-                    f"REGRESSION: {m.why}" if m.regressed else "ok",
+                    f"REGRESSION: {m.why}" if m.regressed else (m.why if m.metric == "status" and m.why else "ok"),
                 )
             )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]

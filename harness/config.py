@@ -66,6 +66,15 @@ class LoadSettings(_Strict):
     op_timeout_s: float = _dur(1.0, maximum=30.0)
 
 
+class ValiditySettings(_Strict):
+    """When the harness refuses to vouch for a cell's numbers (status `invalid`, see harness.checker)."""
+
+    min_delivered: float = Field(0.95, gt=0, le=1)  # of the offered rate, in the steady window
+    max_lag_p99_s: float = Field(0.5, gt=0, le=60)  # the generator's own lateness in starting ops
+    max_stall_s: float = Field(0.5, gt=0, le=60)  # no invoke at all while ops were due
+    max_hub_block_s: float = Field(0.5, gt=0, le=60)  # the load worker's event loop could not run
+
+
 class SeedSettings(_Strict):
     """How much data exists before the load starts (users, conversations, groups)."""
 
@@ -100,6 +109,7 @@ class Settings(_Strict):
     repeat: int = Field(1, ge=1, le=50)
     load: LoadSettings = LoadSettings()
     seed_data: SeedSettings = SeedSettings()
+    validity: ValiditySettings = ValiditySettings()
     deploy: DeployOverrides = DeployOverrides()
     timings: dict[str, TimingsOverride] = Field(default_factory=dict)  # scenario name (or "*") -> override
     cell_overhead_s: float = _dur(12.0, maximum=600)  # deploy + seed + read-back + teardown, for the plan

@@ -7,10 +7,12 @@ writer's memory is flat however long the run; readers stream the files the same 
 Line shapes (all times: `t_us` = time.monotonic_ns()//1000, system-wide on Linux; `wall` = unix s):
     {"type":"invoke","op":7,"p":"w0-u3","f":"send_message","w":1,"t_us":..,"wall":..}
     {"type":"ok","op":7,"p":"w0-u3","f":"send_message","w":1,"t_us":..,"wall":..,"inv_us":..,
-     "value":{"stream":"si_..","seq":12,"id":"..."}}
+     "due_us":..,"lag_us":..,"value":{"stream":"si_..","seq":12,"id":"..."}}
     {"type":"fail"|"info", ..., "error":"TimeoutError: ..."}
 `w` is 1 for ops that write (the ones availability and read-back are about). A completion line
-repeats what the checker needs, so a checker never has to join it with its invoke.
+repeats what the checker needs, so a checker never has to join it with its invoke. `due_us` is the
+slot of the user's open-loop schedule the op stands for, `lag_us` how long the load generator
+itself was late in starting it (harness.workload.pacing); both absent for unscheduled ops.
 """
 
 from __future__ import annotations
@@ -40,13 +42,14 @@ class HistoryWriter:
         self._fh: IO[str] | None = open(self.path, "a", buffering=1 << 16)  # noqa: SIM115
         self._next = op_id_base
         self._last_flush = time.monotonic()
-        self._open: dict[int, tuple[str, str, int, int]] = {}  # op -> (process, f, write, invoke_us)
+        # op -> (process, f, write, invoke_us, due_us, lag_us)
+        self._open: dict[int, tuple[str, str, int, int, int | None, int | None]] = {}
 
-    def invoke(self, process: str, f: str, write: bool) -> int:
+    def invoke(self, process: str, f: str, write: bool, due_us: int | None = None, lag_us: int | None = None) -> int:
         op = self._next
         self._next += 1
         t = now_us()
-        self._open[op] = (process, f, int(write), t)
+        self._open[op] = (process, f, int(write), t, due_us, lag_us)
         self._emit({"type": "invoke", "op": op, "p": process, "f": f, "w": int(write), "t_us": t, "wall": time.time()})
         return op
 
@@ -54,10 +57,13 @@ class HistoryWriter:
         """Records the outcome; returns the op's latency in µs."""
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
-        process, f, w, inv = self._open.pop(op)
+        process, f, w, inv, due, lag = self._open.pop(op)
         t = now_us()
         rec: dict[str, Any] = {"type": outcome, "op": op, "p": process, "f": f, "w": w, "t_us": t,
                                "wall": time.time(), "inv_us": inv}
+        if due is not None:
+            rec["due_us"] = due
+            rec["lag_us"] = lag
         if value:
             rec["value"] = value
         if error:

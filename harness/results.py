@@ -17,7 +17,7 @@ from harness.errors import HarnessError
 
 SCHEMA_ID = "openim-kb-poc/results/v1"
 RESULTS_FILE = "results.json"
-STATUSES = ("ok", "skipped", "not-applicable", "failed")
+STATUSES = ("ok", "invalid", "skipped", "not-applicable", "failed")
 MEASURE_KEYS = ("ops", "throughput_ops_s", "latency_ms", "availability", "consistency")
 
 

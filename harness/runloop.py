@@ -39,6 +39,7 @@ from harness.software import client_versions
 log = logging.getLogger("harness.run")
 
 EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_INVALID = 3  # the run finished, but the harness could not vouch for some cells' numbers
 ENGINE_BINARY = {"mysql": ("mariadbd", "mysqld"), "redis": ("redis-server",), "mongodb": ("mongod",)}
 SOFTWARE_OF_CHECK = {"mariadbd": "mariadb", "mysqld": "mariadb", "redis-server": "redis", "mongod": "mongodb",
                      "kind": "kind", "kubernetes": "kubernetes", "kubeblocks": "kubeblocks"}
@@ -222,8 +223,10 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def execute(req: RunRequest, workload: Workload | None = None, stream: Any = None,
-            platform_factory: Callable[[str, ProcessRegistry, Path, Path], Platform] = make_platform) -> int:
-    """Runs a request end to end; returns the exit status. `workload`/`platform_factory`: for tests."""
+            platform_factory: Callable[[str, ProcessRegistry, Path, Path], Platform] = make_platform,
+            workload_factory: Callable[[ProcessRegistry], Workload] | None = None) -> int:
+    """Runs a request end to end; returns the exit status. `workload`, `workload_factory` (given the
+    run's process registry) and `platform_factory`: for tests."""
     import scenarios
 
     out_stream = stream or sys.stdout
@@ -267,12 +270,13 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
 
     with signals_raise() as gate:  # setup, every cell, teardown and the report
         return _execute_run(req, selected, platform_name, why, workload, out_stream, say, platform_factory,
-                            gate)
+                            gate, workload_factory)
 
 
 def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: str, workload: Workload | None,
                  out_stream: Any, say: Callable[[str], None],
-                 platform_factory: Callable[[str, ProcessRegistry, Path, Path], Platform], gate: SignalGate) -> int:
+                 platform_factory: Callable[[str, ProcessRegistry, Path, Path], Platform], gate: SignalGate,
+                 workload_factory: Callable[[ProcessRegistry], Workload] | None = None) -> int:
     try:
         run_id, run_dir = new_run_dir(req.out, platform_name, req.settings.profile)
         point_latest(req.out, run_id)
@@ -318,6 +322,8 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
         write_results(results_path, results)
         _print_plan(say, cells, req.settings, dry=False)
         say(f"run directory: {run_dir}")
+        if workload is None and workload_factory is not None:
+            workload = workload_factory(registry)
         if workload is None:
             from harness.workload_parts import RealWorkload
 
@@ -413,7 +419,23 @@ def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, se
         results["run"]["finished_at"] = iso(time.time())
         results["run"]["status"] = "interrupted" if exit_code else "finished"
         write_results(results_path, results)
-    return exit_code
+    line, invalid = summary_line(results["cells"])
+    print(line, file=stream, flush=True)
+    log.info(line)
+    return exit_code or (EXIT_INVALID if invalid else 0)
+
+
+def summary_line(cells: list[dict[str, Any]]) -> tuple[str, int]:
+    """`summary: 30 cells: 18 ok, 2 invalid, ...` and the number of invalid cells."""
+    from collections import Counter
+
+    n = Counter(c["status"] for c in cells)
+    parts = ", ".join(f"{n[s]} {s}" for s in ("ok", "invalid", "failed", "skipped", "not-applicable") if n[s])
+    line = f"summary: {len(cells)} cells: {parts or 'none'}"
+    if n["invalid"]:
+        line += (f"; {n['invalid']} cell(s) invalid: the load generator could not keep its schedule, so their "
+                 f"numbers are not vouched for (see the report's first section); exit status {EXIT_INVALID}")
+    return line, n["invalid"]
 
 
 def _setup_logging(path: Path) -> logging.Handler:

@@ -27,6 +27,7 @@ class RealLoad:
     def __init__(self, run: Any):
         self.run = run
         self.history_paths = list(run.history_paths)
+        self.hub_paths = list(run.hub_paths)
         self.load_start_us = int(run.load_start_us)
 
     def rates(self) -> tuple[float, float]:
@@ -46,8 +47,9 @@ class RealLoad:
 
 
 class RealWorkload:
-    def __init__(self, registry: Any):
+    def __init__(self, registry: Any, planted_stall: tuple[float, float] | None = None):
         self.registry = registry  # every load worker is spawned through it (stopped on Ctrl-C)
+        self.planted_stall = planted_stall  # self-test of the validity evidence only (tests)
 
     def seed(self, endpoint: Endpoint, engine: str, settings: Settings) -> Any:
         from harness.workload.driver import seed_data
@@ -66,7 +68,8 @@ class RealWorkload:
 
         ld = settings.load
         spec = LoadSpec(engine=engine, mix=mix, rate_ops_s=ld.rate_ops_s, users=ld.users, duration_s=duration_s,
-                        seed=settings.seed, workers=ld.workers, op_timeout_s=ld.op_timeout_s, warmup_s=warmup_s)
+                        seed=settings.seed, workers=ld.workers, op_timeout_s=ld.op_timeout_s, warmup_s=warmup_s,
+                        planted_stall=self.planted_stall)
         out_dir.mkdir(parents=True, exist_ok=True)
         run = start_load(endpoint, spec, seed_info, out_dir, self.registry, log_path,
                          warmup_dir=out_dir.parent / "warmup")
@@ -74,7 +77,7 @@ class RealWorkload:
 
     def measure(self, *, endpoint: Endpoint, engine: str, history_paths: list[Path], load_start_us: int,
                 load_end_us: int, steady_end_us: int, fault: FaultWindow | None, timeline_path: Path,
-                settings: Settings) -> dict[str, Any]:
+                settings: Settings, load: dict[str, Any] | None = None) -> dict[str, Any]:
         from harness import checker
 
         readback = _read_back_with_retry(endpoint, engine, history_paths)
@@ -85,8 +88,13 @@ class RealWorkload:
                 recovered_at_mono_us=None if fault.planned_duration_s == 0 else fault.recovered_at_us,
                 kind=fault.kind,
             )
+        v = settings.validity
         m = checker.check(history_paths, load_start_us=load_start_us, load_end_us=load_end_us, fault=cw,
-                          readback=readback)
+                          readback=readback, offered_ops_s=settings.load.rate_ops_s,
+                          hub_paths=sorted(history_paths[0].parent.glob("hub-w*.json")) if history_paths else [],
+                          start_late_us=int((load or {}).get("late_start_us") or 0),
+                          limits=checker.ValidityLimits(min_delivered=v.min_delivered, max_lag_p99_s=v.max_lag_p99_s,
+                                                        max_stall_s=v.max_stall_s, max_hub_block_s=v.max_hub_block_s))
         checker.write_timeline(m, timeline_path)
         out = m.to_results()
         if m.gap_start_us is not None and m.gap_end_us is not None:

@@ -118,7 +118,7 @@ class FakeWorkload:
         return FakeLoad(duration_s, on_start=(lambda: os.kill(os.getpid(), sig)) if sig else None, warmup_s=warmup_s)
 
     def measure(self, *, endpoint, engine, history_paths, load_start_us, load_end_us, steady_end_us, fault,
-                timeline_path, settings):
+                timeline_path, settings, load=None):
         if engine == self.fail_engine:
             raise RuntimeError("fake: checker exploded")
         with open(timeline_path, "w", newline="") as fh:

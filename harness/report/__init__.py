@@ -12,16 +12,32 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.platforms.base import DeploySpec
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
 from harness.results import read_results
 
-EMULATION_NOTE = (
-    "On the `local` platform, `kubeblocks` is an emulation of KubeBlocks' topology and failover settings "
-    "(MySQL: 2 pods in 2 zones with GTID semi-sync and a role controller probing every 1 s, failing over after "
-    "2 failed probes; Redis: 2 pods + 3 Sentinels with down-after 20000 ms, failover-timeout 60000 ms, quorum 2), "
-    "run as real server processes on this machine. It is not KubeBlocks itself; `statefulset` is one server "
-    "process restarted in place, as a plain StatefulSet would be."
+
+def emulation_note(deploy_spec: dict[str, Any]) -> str:
+    """The note every local report carries, with the failover settings this run actually used."""
+    d = {**DEFAULT_SPEC, **deploy_spec}
+    return ("On the `local` platform, `kubeblocks` is an emulation of KubeBlocks' topology and failover settings "
+            f"(MySQL: 2 pods in 2 zones with GTID semi-sync (timeout {d['semi_sync_timeout_ms']} ms) and a role "
+            f"controller probing every {d['role_probe_period_s']:g} s, failing over after "
+            f"{d['role_probe_failure_threshold']} failed probes; Redis: 2 pods + 3 Sentinels with down-after "
+            f"{d['sentinel_down_after_ms']} ms, failover-timeout {d['sentinel_failover_timeout_ms']} ms, quorum "
+            f"{d['sentinel_quorum']}), run as real server processes on this machine. It is not KubeBlocks itself; "
+            "`statefulset` is one server process restarted in place, as a plain StatefulSet would be.")
+
+
+GENERATOR_NOTE = (
+    "Every number below is only as good as the load that produced it. The load is open-loop: each simulated "
+    "user has a fixed schedule, and each op records the slot it stood for. A cell is `invalid` (shown here "
+    "first, and used for no verdict) when the load generator itself fell behind: it delivered under "
+    "{min_delivered:.0f} % of the offered rate in the steady window, started ops late (schedule lag p99 over "
+    "{lag_ms:.0f} ms), invoked nothing for over {stall:g} s while ops were due, or its event loop was blocked "
+    "for over {hub:g} s. A database outage shows as ops invoked and failing; a generator stall as ops not "
+    "invoked at all: the two are never mixed up."
 )
 
 METHODOLOGY = (
@@ -29,7 +45,13 @@ METHODOLOGY = (
     "(Jepsen-style `invoke` then `ok` / `fail` / `info`; `info` = outcome unknown).",
     "Throughput: ok ops/s in the steady window before the fault, during it, and after recovery.",
     "Latency: exact per-op latencies of `ok` ops into an HDR histogram (not Locust's rounded buckets): "
-    "p50, p95, p99, max.",
+    "p50, p95, p99, max. This is service time (invoke -> ok); the response time from the schedule (from the "
+    "slot the op stood for: the coordinated-omission correction of wrk2 / HdrHistogram) is shown beside it.",
+    "Load: open-loop, a fixed offered rate spread over the users, each on a fixed schedule; the measured window "
+    "opens only after every user is connected and the warm-up has run. At a fixed offered rate throughput is "
+    "not a ranking: the question is only whether the offered rate was delivered.",
+    "Client connections: plain TCP, no TLS, as OpenIM itself connects (its MySQL DSN sets no `tls` parameter; "
+    "go-redis and the mongo driver get no TLS settings from OpenIM's config).",
     "`write_gap_s`: the longest interval after injection with no acknowledged write.",
     "`rto_s`: injection -> first acknowledged write that ends that gap; `null` when writes never resumed "
     "within the observation window (`recovered: false`); 0 when the longest gap is under 1 s (writes never "
@@ -40,6 +62,9 @@ METHODOLOGY = (
     "Independent evidence: primary changes the servers themselves recorded (Sentinel `+switch-master`, the "
     "role controller's promotions) are listed next to the client-side RTO.",
 )
+
+
+DEFAULT_SPEC: dict[str, Any] = dict(vars(DeploySpec()))
 
 
 def render_run_dir(run_dir: Path) -> list[Path]:
@@ -85,10 +110,26 @@ def build_document(run_dir: Path, results: dict[str, Any], settings: dict[str, A
     # header
     status = run.get("status", "finished")
     doc.add(Table(("", ""), tuple(T.header_rows(run))))
+    st = settings.get("settings") or {}
     if run["platform"] == "local":
-        doc.add(Para(f"**Emulation.** {EMULATION_NOTE}"))
+        doc.add(Para(f"**Emulation.** {emulation_note(st.get('deploy_spec') or {})}"))
     if status != "finished":
         doc.add(Para(f"**This run did not finish ({status}).** The tables show the cells measured before it stopped."))
+
+    # cells the harness cannot vouch for: first, and no verdict is drawn from them
+    v = {"min_delivered": 0.95, "max_lag_p99_s": 0.5, "max_stall_s": 0.5, "max_hub_block_s": 0.5,
+         **(st.get("validity") or {})}
+    invalid = T.invalid_rows(results)
+    doc.add(Heading("Could the harness measure every cell?"))
+    doc.add(Para(GENERATOR_NOTE.format(min_delivered=v["min_delivered"] * 100, lag_ms=v["max_lag_p99_s"] * 1000,
+                                       stall=v["max_stall_s"], hub=v["max_hub_block_s"])))
+    if invalid:
+        doc.add(Para(f"**{len(invalid)} cell(s) could not be measured properly**; their numbers are kept in "
+                     "results.json as evidence but no verdict below uses them:"),
+                Table(("scenario", "engine", "mode", "why (the generator's own evidence)"), tuple(invalid)))
+    else:
+        doc.add(Para("Yes: in every measured cell the load generator kept its schedule (evidence per cell in "
+                     "the methodology section)."))
 
     # headline + verdicts
     doc.add(Heading("Headline"), Table(T.HEADLINE_HEADER, tuple(T.headline_rows(results))))
@@ -135,12 +176,14 @@ def build_document(run_dir: Path, results: dict[str, Any], settings: dict[str, A
 
     # methodology
     doc.add(Heading("Methodology"), Bullets(METHODOLOGY))
+    gen = T.generator_rows(results)
+    if gen:
+        doc.add(Table(T.GENERATOR_HEADER, tuple(gen), caption="load generator evidence per cell (measured window)"))
     timings = settings.get("scenario_timings") or {}
     if timings:
         doc.add(Table(("scenario", "warm-up s", "before fault s", "fault s", "observe s"),
                       tuple((sc, *(f"{t.get(k, 0):g}" for k in ("warmup_s", "before_fault_s", "fault_s", "observe_s")))
                             for sc, t in timings.items()), caption="timings used"))
-    st = settings.get("settings") or {}
     if st:
         doc.add(Para("The exact settings used are in `settings.json`; load: "
                      + ", ".join(f"{k} {v}" for k, v in (st.get("load") or {}).items())

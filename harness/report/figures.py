@@ -59,7 +59,8 @@ def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engin
     """ok/s + failed/s (top) and p99 per second (bottom), one column per mode, shared axes."""
     cols = []
     for mode in ("kubeblocks", "statefulset"):
-        cs = [c for c in cells_for(results, scenario, engine, mode) if c.get("repeat", 0) == repeat]
+        cs = [c for c in cells_for(results, scenario, engine, mode, ok_only=False)
+              if c.get("repeat", 0) == repeat and c["status"] in ("ok", "invalid")]
         tl = get(cs[0], "artifacts", "timeline") if cs else None
         if cs and tl and (run_dir / tl).exists():
             cols.append((mode, cs[0], read_timeline(run_dir / tl)))
@@ -77,6 +78,11 @@ def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engin
         edges = [*t, (t[-1] + 1) if t else 1]
         top.stairs(tl["ok"], edges, color="#2ca02c", lw=1.6, label="ok/s", baseline=None)
         top.stairs(tl["failed"], edges, color="#d62728", lw=1.6, label="failed/s", baseline=None)
+        if tl.get("invoked"):
+            top.stairs(tl["invoked"], edges, color="#7f7f7f", lw=0.9, label="invoked/s", baseline=None)
+        offered = get(cell, "generator", "offered_ops_s")
+        if isinstance(offered, int | float):
+            top.axhline(offered, color="#7f7f7f", ls=":", lw=1.0, label="offered rate")
         if any(v > 0 for v in tl.get("unknown", [])):
             top.stairs(tl["unknown"], edges, color="#e377c2", lw=1.2, label="unknown/s (info)", baseline=None)
         bot.stairs(tl["p99_ms"], edges, color=MODE_COLORS[mode], lw=1.6, label="p99 of the second", baseline=None)
@@ -90,6 +96,8 @@ def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engin
             sub = f"write gap {av.get('write_gap_s') or 0:.1f} s, {rto_t}, lost {cons.get('lost_writes')}"
         else:
             sub = f"{get(cell, 'throughput_ops_s', 'steady') or 0:.0f} ok ops/s, p99 {get(cell, 'latency_ms', 'p99') or 0:.1f} ms"
+        if cell["status"] == "invalid":
+            sub = "INVALID: the load generator fell behind (see the report's first section)\n" + sub
         top.set_title(f"{engine} / {mode}\n{sub}", fontsize=10)
         top.grid(alpha=0.3)
         bot.grid(alpha=0.3, which="both")

@@ -16,7 +16,6 @@ MODES = ("kubeblocks", "statefulset")
 # A verdict needs a difference beyond noise: at least this many seconds and this ratio.
 GAP_MARGIN_S = 1.0
 GAP_RATIO = 0.8
-COST_MARGIN = 0.10  # latency/throughput differences under 10 % are "similar"
 
 
 def get(cell: Cell, *path: str) -> Any:
@@ -109,11 +108,21 @@ def gap_verdict(kb: list[Cell], sts: list[Cell]) -> str:
     g_sts = _effective_gap(sts)
     if g_kb is None or g_sts is None:
         return "–"
+    if len(kb) >= MIN_SAMPLES_FOR_TEST and len(sts) >= MIN_SAMPLES_FOR_TEST:
+        from scipy.stats import mannwhitneyu
+
+        a, b = [_effective_gap([c]) or 0.0 for c in kb], [_effective_gap([c]) or 0.0 for c in sts]
+        p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+        basis = f" (medians of {len(kb)}/{len(sts)} runs, Mann-Whitney p = {p:.3f})"
+        if p >= ALPHA:
+            return "no significant difference" + basis
+    else:
+        basis = " (single run)" if len(kb) == 1 and len(sts) == 1 else f" ({len(kb)} vs {len(sts)} runs, no test)"
     if g_kb + GAP_MARGIN_S <= g_sts and g_kb <= GAP_RATIO * g_sts:
-        return f"**kubeblocks** better ({g_sts - g_kb:.1f} s less downtime)"
+        return f"**kubeblocks** better ({g_sts - g_kb:.1f} s less downtime){basis}"
     if g_sts + GAP_MARGIN_S <= g_kb and g_sts <= GAP_RATIO * g_kb:
-        return f"**statefulset** better ({g_kb - g_sts:.1f} s less downtime)"
-    return "similar"
+        return f"**statefulset** better ({g_kb - g_sts:.1f} s less downtime){basis}"
+    return "similar" + basis
 
 
 def _effective_gap(cells: list[Cell]) -> float | None:
@@ -163,14 +172,65 @@ def safety_verdict(kb: list[Cell], sts: list[Cell]) -> str:
     return f"both lost data ({bad(a)} anomalies each)"
 
 
-def cost_verdict(kb: Any, sts: Any, higher_is_worse: bool, what: str) -> str:
-    if not isinstance(kb, int | float) or not isinstance(sts, int | float) or not sts:
+MIN_SAMPLES_FOR_TEST = 3  # as harness compare: a difference is called only with a test behind it
+ALPHA = 0.05
+
+
+def samples(cells: list[Cell], *path: str) -> list[float]:
+    return [float(v) for c in cells if isinstance(v := get(c, *path), int | float) and not isinstance(v, bool)]
+
+
+def spread_text(vals: list[float], unit: str, digits: int) -> str:
+    """One run: the value; repeats: median [min–max] (n)."""
+    if not vals:
         return "–"
-    rel = (kb - sts) / sts
-    if abs(rel) < COST_MARGIN:
-        return f"similar ({rel * 100:+.0f} %)"
-    worse = rel > 0 if higher_is_worse else rel < 0
-    return f"HA costs {abs(rel) * 100:.0f} % {what}" if worse else f"kubeblocks {abs(rel) * 100:.0f} % better"
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f}{unit}"
+    return f"{median(vals):.{digits}f}{unit} [{min(vals):.{digits}f}–{max(vals):.{digits}f}] (n={len(vals)})"
+
+
+def difference_verdict(kb: list[float], sts: list[float], higher_is_worse: bool, what: str) -> str:
+    """A cost of HA, called only when the samples allow it: one run per mode is a single sample (said
+    so, with its size); with >= 3 runs a side, a two-sided Mann-Whitney U test (alpha 0.05) decides."""
+    if not kb or not sts:
+        return "–"
+    a, b = median(kb), median(sts)
+    rel = (a - b) / b if b else None
+    size = f"{rel * 100:+.0f} %" if rel is not None else f"{a - b:+.2f}"
+    if len(kb) < MIN_SAMPLES_FOR_TEST or len(sts) < MIN_SAMPLES_FOR_TEST:
+        runs = "single run" if len(kb) == 1 and len(sts) == 1 else f"{len(kb)} vs {len(sts)} runs"
+        return f"{runs}, no significance test: kubeblocks {size} {what} vs statefulset"
+    from scipy.stats import mannwhitneyu
+
+    p = float(mannwhitneyu(kb, sts, alternative="two-sided").pvalue)
+    if p >= ALPHA:
+        return f"no significant difference ({size}, Mann-Whitney p = {p:.2f}, n = {len(kb)}/{len(sts)})"
+    worse = (a > b) == higher_is_worse
+    lead = f"HA costs {abs(rel or 0) * 100:.0f} % {what}" if worse else f"kubeblocks {abs(rel or 0) * 100:.0f} % better {what}"
+    return f"{lead} (Mann-Whitney p = {p:.3f}, n = {len(kb)}/{len(sts)})"
+
+
+def delivered_text(cells: list[Cell]) -> str:
+    """At a fixed offered rate, throughput only says whether that rate was delivered."""
+    if not cells:
+        return "–"
+    offered = med(cells, lambda c: get(c, "generator", "offered_ops_s"))
+    thr = samples(cells, "throughput_ops_s", "steady")
+    frac = samples(cells, "generator", "delivered_fraction", "steady")
+    if offered is None or not frac:
+        return f"{spread_text(thr, ' ok ops/s', 1)} (offered rate not recorded)"
+    ok = all(f >= 0.95 for f in frac)
+    return (f"{'yes' if ok else '**no**'}: {spread_text(thr, '', 1)} of {offered:g} ops/s offered "
+            f"({min(frac) * 100:.0f} %{'' if len(frac) == 1 else ' at worst'})")
+
+
+def delivered_verdict(kb: list[Cell], sts: list[Cell]) -> str:
+    if not kb or not sts:
+        return "–"
+    k, s_ = (all(f >= 0.95 for f in samples(x, "generator", "delivered_fraction", "steady")) for x in (kb, sts))
+    if k and s_:
+        return "both delivered the offered rate (a fixed offered rate: no throughput ranking)"
+    return "only " + ("kubeblocks" if k else "statefulset") + " delivered the offered rate" if k != s_ else "neither delivered"
 
 
 # -- the tables --------------------------------------------------------------------------------
@@ -198,15 +258,13 @@ def verdict_rows(results: dict[str, Any], engine: str) -> list[tuple[str, ...]]:
     kb = cells_for(results, "steady", engine, "kubeblocks")
     sts = cells_for(results, "steady", engine, "statefulset")
     if kb or sts:
-        p99 = (med(kb, lambda c: get(c, "latency_ms", "p99")), med(sts, lambda c: get(c, "latency_ms", "p99")))
-        p50 = (med(kb, lambda c: get(c, "latency_ms", "p50")), med(sts, lambda c: get(c, "latency_ms", "p50")))
-        thr = (med(kb, lambda c: get(c, "throughput_ops_s", "steady")),
-               med(sts, lambda c: get(c, "throughput_ops_s", "steady")))
-        rows.append(("steady latency p50 / p99", f"{fmt(p50[0], ' ms', 2)} / {fmt(p99[0], ' ms', 2)}",
-                     f"{fmt(p50[1], ' ms', 2)} / {fmt(p99[1], ' ms', 2)}",
-                     cost_verdict(p99[0], p99[1], True, "p99 latency")))
-        rows.append(("steady throughput (ok ops/s)", fmt(thr[0]), fmt(thr[1]),
-                     cost_verdict(thr[0], thr[1], False, "throughput")))
+        p50 = [spread_text(samples(x, "latency_ms", "p50"), " ms", 2) for x in (kb, sts)]
+        p99 = [spread_text(samples(x, "latency_ms", "p99"), " ms", 2) for x in (kb, sts)]
+        rows.append(("steady latency p50 / p99", f"{p50[0]} / {p99[0]}", f"{p50[1]} / {p99[1]}",
+                     difference_verdict(samples(kb, "latency_ms", "p99"), samples(sts, "latency_ms", "p99"), True,
+                                        "p99 latency")))
+        rows.append(("steady: offered rate delivered", delivered_text(kb), delivered_text(sts),
+                     delivered_verdict(kb, sts)))
     return rows
 
 
@@ -218,6 +276,11 @@ SIDE_METRICS: tuple[tuple[str, tuple[str, ...], str, int], ...] = (
     ("latency p95 (ms)", ("latency_ms", "p95"), "", 2),
     ("latency p99 (ms)", ("latency_ms", "p99"), "", 2),
     ("latency max (ms)", ("latency_ms", "max"), "", 1),
+    ("response time p99 from schedule (ms)", ("response_time_ms", "p99"), "", 2),
+    ("offered (ops/s)", ("generator", "offered_ops_s"), "", 1),
+    ("delivered steady (invoked ops/s)", ("generator", "delivered_ops_s", "steady"), "", 1),
+    ("schedule lag p99 (ms)", ("generator", "schedule_lag_ms", "p99"), "", 1),
+    ("longest generator stall (s)", ("generator", "longest_stall_s"), "", 2),
     ("write gap (s)", ("availability", "write_gap_s"), "", 2),
     ("RTO (s)", ("availability", "rto_s"), "", 2),
     ("recovered", ("availability", "recovered"), "", 0),
@@ -268,7 +331,36 @@ def role_text(cells: list[Cell]) -> str:
 
 def not_ok_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     return [(c["scenario"], c["engine"], c["mode"], c["status"], c.get("reason") or "")
-            for c in results["cells"] if c["status"] != "ok"]
+            for c in results["cells"] if c["status"] not in ("ok", "invalid")]
+
+
+def invalid_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The cells the harness measured but cannot vouch for, with the evidence that says why."""
+    return [(c["scenario"] + (f" #{c['repeat']}" if c.get("repeat") else ""), c["engine"], c["mode"],
+             (c.get("reason") or "").removeprefix("the harness could not measure this cell: "))
+            for c in results["cells"] if c["status"] == "invalid"]
+
+
+GENERATOR_HEADER = ("scenario", "engine", "mode", "offered ops/s", "delivered steady", "lag p50 / p99 / max ms",
+                    "longest stall s", "hub block s", "vouched for")
+
+
+def generator_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Per measured cell: did the load generator keep its schedule (the evidence behind every number)."""
+    rows = []
+    for c in results["cells"]:
+        g = c.get("generator")
+        if not isinstance(g, dict):
+            continue
+        lag = g.get("schedule_lag_ms") or {}
+        frac = get(g, "delivered_fraction", "steady")
+        rows.append((c["scenario"] + (f" #{c['repeat']}" if c.get("repeat") else ""), c["engine"], c["mode"],
+                     fmt(g.get("offered_ops_s"), "", 0),
+                     f"{fmt(get(g, 'delivered_ops_s', 'steady'))}" + (f" ({frac * 100:.0f} %)" if frac is not None else ""),
+                     " / ".join(fmt(lag.get(k), "", 1) for k in ("p50", "p99", "max")),
+                     fmt(g.get("longest_stall_s"), "", 2), fmt(g.get("hub_block_s"), "", 2),
+                     "yes" if g.get("valid") else "**no**"))
+    return rows
 
 
 def headline_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:

@@ -32,7 +32,8 @@ from harness.procs import ProcessRegistry, is_alive
 from harness.workload.base import check_mix
 from harness.workload.model import SeedInfo, SeedSize, plan_seed
 
-WORKER_START_GRACE_S = 3.0  # importing locust + connecting takes ~1 s per worker on a busy 2-core box
+READY_TIMEOUT_S = 180.0  # importing locust (~1 s per worker) + every user's first connect, on a busy box
+GO_MARGIN_S = 0.3  # the common start is this far after the go is written: workers poll for it every 20 ms
 
 
 _CODE_FILES = ("history.py", "checker.py", "workload")
@@ -90,6 +91,7 @@ class LoadSpec:
     workers: int = 1  # load processes
     op_timeout_s: float = 1.0  # driver timeouts well below failover times
     warmup_s: float = 0.0  # run before the measured window, by the same users (not in the history)
+    planted_stall: tuple[float, float] | None = None  # self-test only: (at_s into the window, block_s)
 
     def validate(self) -> None:
         """Bad values -> one clear HarnessError line."""
@@ -145,6 +147,10 @@ class LoadSummary:
     load_end_us: int
     duration_s: float
     peak_rss_mb: float  # the largest worker's peak RSS
+    ready_s: float = 0.0  # spawn -> every user of every worker connected (or its first connect failed)
+    late_start_us: int = 0  # the latest worker's delay past the common start (0: all on time)
+    connect_failed: int = 0  # users whose first connect failed (they retry in their first ops)
+    cpu_s: float = 0.0  # load workers' CPU time (user + system), all workers
     workers: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -156,25 +162,60 @@ class LoadRun:
     """Handle of a running load. `stop()` is idempotent and safe after `wait()`."""
 
     def __init__(self, spec: LoadSpec, out_dir: Path, registry: ProcessRegistry, log_path: Path,
-                 start_at_us: int, workers: list[dict[str, Any]]):
+                 workers: list[dict[str, Any]], go_path: Path):
         self.spec = spec
         self.out_dir = out_dir
         self.registry = registry
         self.log_path = log_path
-        self.users_start_us = start_at_us  # users begin (warm-up)
-        self.load_start_us = start_at_us + int(spec.warmup_s * 1e6)  # the measured window begins
         self._workers = workers  # cfg + "proc"
+        self._go_path = go_path
+        self._spawned_us = now_us()
+        self.ready_s = 0.0
+        self.users_start_us = 0  # the common start (warm-up begins); set by `go`
+        self.load_start_us = 0  # the measured window begins, warm-up after the common start
         self.history_paths: list[Path] = [Path(w["history_path"]) for w in workers]
+        self.hub_paths: list[Path] = [Path(w["hub_path"]) for w in workers]
         self.warmup_history_paths: list[Path] = [Path(w["warmup_history_path"]) for w in workers if spec.warmup_s > 0]
         self._summary: LoadSummary | None = None
 
-    def progress(self) -> LoadProgress:
-        tot = dict.fromkeys(("ok_last_s", "failed_last_s", "invokes", "ok", "failed", "unknown"), 0)
+    def _progress_files(self) -> list[dict[str, Any]]:
+        out = []
         for w in self._workers:
             try:
-                data = json.loads(Path(w["progress_path"]).read_text())
+                out.append(json.loads(Path(w["progress_path"]).read_text()))
             except (OSError, ValueError):
-                continue
+                out.append({})
+        return out
+
+    def wait_ready(self, timeout_s: float = READY_TIMEOUT_S) -> None:
+        """Blocks until every user of every worker is connected, then gives the common start.
+
+        The measured window is counted from that start (plus the warm-up), so it never opens while
+        users are still connecting. A worker that died is not waited for: `wait()` reports it."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            files = self._progress_files()
+            if all(f.get("ready") for f in files):
+                break
+            if any(w["proc"].poll() is not None for w in self._workers):
+                break
+            if time.monotonic() > deadline:
+                connected = sum(int(f.get("connected", 0)) for f in files)
+                self.stop()
+                raise LoadWorkerError(f"the load's users did not connect within {timeout_s:.0f} s "
+                                      f"({connected} of {self.spec.users} tried); see {self.log_path}")
+            time.sleep(0.02)
+        self.ready_s = round((now_us() - self._spawned_us) / 1e6, 3)
+        start_at = now_us() + int(GO_MARGIN_S * 1e6)
+        tmp = self._go_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"start_at_mono_us": start_at}))
+        os.replace(tmp, self._go_path)
+        self.users_start_us = start_at
+        self.load_start_us = start_at + int(self.spec.warmup_s * 1e6)
+
+    def progress(self) -> LoadProgress:
+        tot = dict.fromkeys(("ok_last_s", "failed_last_s", "invokes", "ok", "failed", "unknown"), 0)
+        for data in self._progress_files():
             for k in tot:
                 tot[k] += int(data.get(k, 0))
         alive = sum(1 for w in self._workers if w["proc"].poll() is None)
@@ -213,7 +254,10 @@ class LoadRun:
             offered_ops_s=self.spec.rate_ops_s, attempted_ops_s=round(inv / dur, 3), ok_ops_s=round(ok / dur, 3),
             invokes=inv, ok=ok, failed=sum(s["failed"] for s in sums),
             unknown=sum(s["unknown"] + s["unfinished"] for s in sums), load_start_us=start, load_end_us=end,
-            duration_s=round(dur, 6), peak_rss_mb=round(max(s["peak_rss_kb"] for s in sums) / 1024, 1), workers=sums)
+            duration_s=round(dur, 6), peak_rss_mb=round(max(s["peak_rss_kb"] for s in sums) / 1024, 1),
+            ready_s=self.ready_s, late_start_us=max(s["late_start_us"] for s in sums),
+            connect_failed=sum(s["connect_failed"] for s in sums),
+            cpu_s=round(sum(s["cpu_user_s"] + s["cpu_sys_s"] for s in sums), 3), workers=sums)
 
     def stop(self) -> None:
         for w in self._workers:
@@ -224,6 +268,7 @@ class LoadRun:
                 self.registry.forget(proc.pid)
         for w in self._workers:  # the configs hold the endpoint password
             Path(w["config_path"]).unlink(missing_ok=True)
+        self._go_path.unlink(missing_ok=True)
 
 
 def _last_refusal(log_path: Path) -> str | None:
@@ -242,9 +287,9 @@ def _split(total: int, parts: int) -> list[int]:
 
 def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir: Path, registry: ProcessRegistry,
                log_path: Path, warmup_dir: Path | None = None) -> LoadRun:
-    """Spawns `spec.workers` worker processes that start their users together, warm up for
-    `spec.warmup_s` (histories in `warmup_dir`, default `out_dir/warmup`) and then run the
-    measured window from `load_start_us` for `spec.duration_s`."""
+    """Spawns `spec.workers` worker processes, waits until all their users are connected, gives
+    them one common start; they warm up for `spec.warmup_s` (histories in `warmup_dir`, default
+    `out_dir/warmup`) and then run the measured window from `load_start_us` for `spec.duration_s`."""
     spec.validate()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -252,9 +297,10 @@ def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir:
     if spec.warmup_s > 0:
         warmup_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    start_at = now_us() + int((WORKER_START_GRACE_S + 0.5 * spec.workers) * 1e6)
     workers: list[dict[str, Any]] = []
-    id_tag = "." + _base36(start_at)  # ids unique across load runs on one database
+    id_tag = "." + _base36(now_us())  # ids unique across load runs on one database
+    go_path = out_dir / ".go.json"
+    go_path.unlink(missing_ok=True)
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     for i, users in enumerate(_split(spec.users, spec.workers)):
@@ -265,9 +311,12 @@ def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir:
             "endpoint": endpoint.to_private_json(), "seed_info": seed_info.to_json(),
             "history_path": str(out_dir / f"history-w{i}.jsonl"), "progress_path": str(out_dir / f".progress-w{i}.json"),
             "summary_path": str(out_dir / f"load-summary-w{i}.json"),
-            "locust_csv_prefix": str(out_dir / f"locust-w{i}"), "start_at_mono_us": start_at,
+            "locust_csv_prefix": str(out_dir / f"locust-w{i}"), "go_path": str(go_path),
+            "hub_path": str(out_dir / f"hub-w{i}.json"),
             "warmup_s": spec.warmup_s, "warmup_history_path": str(warmup_dir / f"history-w{i}.jsonl"),
             "id_tag": id_tag, "code_fingerprint": LOADED_CODE,
+            "planted_stall": None if spec.planted_stall is None
+            else {"at_s": spec.planted_stall[0], "block_s": spec.planted_stall[1]},
         }
         cfg_path = out_dir / f".load-w{i}.json"
         fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -276,7 +325,13 @@ def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir:
         proc = registry.spawn([sys.executable, "-m", "harness.workload.worker", str(cfg_path)],
                               name=f"load-w{i}", log_path=log_path, env=env)
         workers.append({**cfg, "config_path": str(cfg_path), "proc": proc})
-    return LoadRun(spec, out_dir, registry, log_path, start_at, workers)
+    run = LoadRun(spec, out_dir, registry, log_path, workers, go_path)
+    try:
+        run.wait_ready()
+    except BaseException:
+        run.stop()
+        raise
+    return run
 
 
 def _base36(n: int) -> str:

@@ -5,10 +5,11 @@ gevent). Each op: history `invoke` -> engine client call -> history `ok`/`fail`/
 `environment.events.request` (request_type = engine, name = op). The history is the source of
 truth; Locust's own (rounded, smoothed) stats are kept only for reference.
 
-One load run covers the warm-up and the measured window: users connect before the common start,
-run the warm-up, and go on into the measured window without reconnecting (no start-up ramp in the
-numbers). Ops invoked before `measure_from_us` go to the warm-up history, the rest to the measured
-one. Every op ends within `deadline_s` (a hard gevent timeout around the client call): past it the
+One load run covers the warm-up and the measured window: users connect, wait for the common start
+(the orchestrator's go, once every user of every worker is connected), run the warm-up, and go on
+into the measured window without reconnecting (no start-up ramp in the numbers). Ops invoked
+before the window go to the warm-up history, the rest to the measured one. Each op records the
+slot it stands for (`due_us`) and the generator's own lag in starting it (`lag_us`), see pacing. Every op ends within `deadline_s` (a hard gevent timeout around the client call): past it the
 op is recorded `info` (write) / `fail` (read) and the user's connections are dropped, so an outage
 shows as failed ops, never as one giant latency.
 """
@@ -28,7 +29,7 @@ from harness.history import HistoryWriter, now_us
 from harness.platforms.base import Endpoint
 from harness.workload.base import check_mix, client_for, make_actor, op_deadline_s, op_picker
 from harness.workload.model import SeedInfo
-from harness.workload.pacing import Pace, after_op, slot_time
+from harness.workload.pacing import first_slot, next_slot
 
 
 @dataclass
@@ -40,7 +41,32 @@ class Tally:
     ok: int = 0
     failed: int = 0
     unknown: int = 0
+    connected: int = 0  # users past their first connect attempt (successful or not)
+    connect_failed: int = 0
     per_second: dict[int, list[int]] = field(default_factory=dict)  # second -> [ok, failed+unknown]
+
+
+class StartSignal:
+    """The common start: users connect, then wait here until the orchestrator's go (every worker
+    gets the same `start_at_us`), so no user starts its schedule before all of them are connected."""
+
+    def __init__(self) -> None:
+        self.event = Event()
+        self.start_at_us = 0
+
+    def go(self, start_at_us: int) -> None:
+        self.start_at_us = start_at_us
+        self.event.set()
+
+
+@dataclass(frozen=True)
+class PlantedStall:
+    """A self-test of the validity evidence: the first op invoked `at_s` or later into the measured
+    window blocks the worker's hub for `block_s` without yielding (a busy loop), as a CPU-bound
+    op would."""
+
+    at_s: float
+    block_s: float
 
 
 class OpDeadline(BaseException):
@@ -48,27 +74,36 @@ class OpDeadline(BaseException):
     gevent.Timeout) so no `except Exception` inside a client library can swallow or re-label it."""
 
 
+def _busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def make_user_class(
     *, engine: str, endpoint: Endpoint, info: SeedInfo, mix: Mapping[str, float], per_user_rate: float,
-    op_timeout_s: float, writer: HistoryWriter, worker: int, seed: int, tally: Tally, stopping: Event, start_at_us: int,
-    warm_writer: HistoryWriter | None = None, measure_from_us: int | None = None, deadline_s: float | None = None,
-    tag: str = "",
+    op_timeout_s: float, writer: HistoryWriter, worker: int, seed: int, tally: Tally, stopping: Event,
+    start: StartSignal, warm_writer: HistoryWriter | None = None, warmup_us: int = 0, deadline_s: float | None = None,
+    tag: str = "", stall: PlantedStall | None = None,
 ) -> type[User]:
     """A User class bound to one worker's settings (no module-level state).
 
-    Once `stopping` is set, users start no new op; the worker waits for in-flight ops to finish
+    Users connect, wait for `start`, then run their grid (see harness.workload.pacing). Once
+    `stopping` is set, users start no new op; the worker waits for in-flight ops to finish
     before it quits the runner, so the history has an outcome for every op it invoked."""
     slots = itertools.count()
     period = 1.0 / per_user_rate
-    measure_from = start_at_us if measure_from_us is None else measure_from_us
     deadline = deadline_s if deadline_s is not None else op_deadline_s(op_timeout_s)
+    planted = [stall] if stall is not None else []
 
     class OpenIMUser(User):
         def wait_time(self) -> float:
             now = now_us() / 1e6
-            if self._last_start is not None:
-                self._pace = after_op(self._pace, self._last_start, now, period)
-            return max(0.0, slot_time(self._pace.k, self._pace.anchor_s, period) - now)
+            if self._ended is not None:
+                self._slot = next_slot(self._slot.k, self._anchor, period, self._ended)
+                self._ended_s = self._ended
+                self._ended = None
+            return max(0.0, self._slot.start_s - now)
 
         def on_start(self) -> None:
             idx = next(slots)
@@ -77,17 +112,22 @@ def make_user_class(
             self.ops = self.engine_client.ops
             check_mix(mix, self.ops, engine)
             self.pick = op_picker(mix, self.actor.rng)
-            # no op deadline here: 200 users connecting at once queue on this one gevent hub for
-            # seconds (a 2 s deadline killed most handshakes and set off a reconnect storm);
-            # the client's own connect timeouts bound each attempt
+            # no op deadline here: 200 users connecting at once queue on this one gevent hub; the
+            # client's own connect timeouts bound each attempt
             try:
                 self.engine_client.warm()
             except Exception:  # noqa: BLE001 - a server that is down shows up in the first ops
+                tally.connect_failed += 1
                 self.engine_client.close()
-            # connected before the common start; first ops spread over one pacing period (no lockstep)
-            self._pace = Pace(start_at_us / 1e6 + self.actor.rng.random() * period, 0)
-            self._last_start: float | None = None
-            gevent.sleep(max(0.0, self._pace.anchor_s - now_us() / 1e6))
+            tally.connected += 1
+            start.event.wait()
+            # first ops spread over one pacing period (no lockstep)
+            self._anchor = start.start_at_us / 1e6 + self.actor.rng.random() * period
+            self._slot = first_slot(self._anchor)
+            self._ended: float | None = None
+            self._ended_s: float | None = None
+            self._measure_from = start.start_at_us + warmup_us
+            gevent.sleep(max(0.0, self._anchor - now_us() / 1e6))
 
         def on_stop(self) -> None:
             client = getattr(self, "engine_client", None)
@@ -100,12 +140,16 @@ def make_user_class(
                 return
             name = self.pick()
             write = self.ops[name]
+            slot = self._slot
+            due_us = int(slot.due_s * 1e6)
+            ready_us = due_us if self._ended_s is None else max(due_us, int(self._ended_s * 1e6))
             t0 = now_us()
-            self._last_start = t0 / 1e6
-            measured = warm_writer is None or t0 >= measure_from
+            measured = warm_writer is None or t0 >= self._measure_from
             w = writer if measured else warm_writer
-            op = w.invoke(self.actor.process, name, write)
+            op = w.invoke(self.actor.process, name, write, due_us=due_us, lag_us=max(0, t0 - ready_us))
             tally.invokes += measured
+            if planted and t0 >= self._measure_from + planted[0].at_s * 1e6:
+                _busy(planted.pop().block_s)
             partial: dict = {}
             exc: Exception | None = None
             try:
@@ -129,6 +173,7 @@ def make_user_class(
                 raise
             err = None if exc is None else f"{type(exc).__name__}: {exc}"
             lat_us = w.complete(op, outcome, value, err)
+            self._ended = now_us() / 1e6
             sec = int(time.monotonic())
             bucket = tally.per_second.setdefault(sec, [0, 0])
             bucket[0 if outcome == "ok" else 1] += 1
@@ -144,4 +189,3 @@ def make_user_class(
                 response=None, context={}, exception=exc)
 
     return OpenIMUser
-

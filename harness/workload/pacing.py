@@ -1,12 +1,18 @@
-"""Open-loop pacing for one simulated user: op k is due at `anchor + k * period`.
+"""Open-loop pacing for one simulated user, and the evidence that the schedule was kept.
 
-Locust's `constant_throughput` starts every user with a zero wait (its first "run time" is
-measured from 0), so each user fires two ops back to back at start: a burst at twice the offered
-rate. Here the schedule is a fixed grid; a slot missed while an op was still running is skipped,
-never caught up, and a user whose op started more than half a period late (it connected late, or
-the hub was busy) moves its grid to that start, so it does not squeeze the next op in right after.
-The ops a user starts in any window of n periods are therefore at most n + 1, and over a measured
-window that is a whole number of periods, at most the offered count (achieved <= offered).
+Each user owns a fixed grid: slot k is due at `anchor + k * period`; the grid never moves, so
+lateness stays visible (re-anchoring a late user would forgive exactly the stalls the evidence
+must show). After an op ends:
+- on time (before the next slot): wait for that slot;
+- overrun (the op took longer than a period, e.g. a database timeout): the next op goes at once,
+  on behalf of the first missed slot, and the other missed slots are skipped, never caught up,
+  so an outage does not end in a burst of back-to-back ops (at most one overdue op per overrun).
+
+Every op carries two times from this grid (wrk2 / HdrHistogram's coordinated-omission
+correction): `due` = the slot it stands for (latency from `due` is the response time a user
+with that schedule sees), and `ready` = max(due, previous op's end): from `ready` on, nothing but
+the load generator itself kept the op from starting, so `invoke - ready` is the generator's own
+schedule lag (a blocked hub, a saturated CPU), never the database's.
 """
 
 from __future__ import annotations
@@ -14,27 +20,32 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-LATE_FRACTION = 0.5  # an op that started this much of a period after its slot re-anchors the grid
-
 
 @dataclass(frozen=True)
-class Pace:
-    anchor_s: float  # slot 0
-    k: int  # the slot the last op ran in
+class Slot:
+    """The next op of one user: the slot index it takes, when it is due and when it may start."""
+
+    k: int
+    due_s: float  # the slot this op stands for (the first missed one after an overrun)
+    start_s: float  # when to start it: the slot itself, or at once after an overrun
 
 
-def slot_time(k: int, first_s: float, period_s: float) -> float:
-    return first_s + k * period_s
+def slot_time(k: int, anchor_s: float, period_s: float) -> float:
+    return anchor_s + k * period_s
 
 
-def after_op(pace: Pace, started_s: float, now_s: float, period_s: float) -> Pace:
-    """The slot for the next op, given that the op of `pace.k` started at `started_s` and ended
-    at `now_s`. Late starts re-anchor the grid; slots already in the past are dropped."""
+def first_slot(anchor_s: float) -> Slot:
+    return Slot(0, anchor_s, anchor_s)
+
+
+def next_slot(last_k: int, anchor_s: float, period_s: float, ended_s: float) -> Slot:
+    """The op after the one of slot `last_k`, which ended at `ended_s`."""
     if period_s <= 0:
         raise ValueError(f"period must be > 0, got {period_s}")
-    anchor = pace.anchor_s
-    late = started_s - slot_time(pace.k, anchor, period_s)
-    if late > LATE_FRACTION * period_s:
-        anchor += late  # slot k is now where the op really started
-    behind = math.ceil((now_s - anchor) / period_s - 1e-9)  # first slot not earlier than now
-    return Pace(anchor, max(pace.k + 1, behind))
+    nxt = slot_time(last_k + 1, anchor_s, period_s)
+    if ended_s <= nxt:
+        return Slot(last_k + 1, nxt, nxt)
+    # overrun: this op stands for the first missed slot and starts now; the slots up to now are
+    # skipped (the op takes the last of them), so the one after it is in the future
+    last_missed = max(last_k + 1, math.floor((ended_s - anchor_s) / period_s + 1e-9))
+    return Slot(last_missed, nxt, ended_s)

@@ -29,11 +29,14 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 from harness.history import HistoryWriter, now_us
 from harness.platforms.base import Endpoint
 from harness.workload.driver import CodeChanged, check_code_version
-from harness.workload.locust_users import Tally, make_user_class
+from harness.workload.hubwatch import HubWatch
+from harness.workload.locust_users import PlantedStall, StartSignal, Tally, make_user_class
 from harness.workload.model import SeedInfo
 
 PROGRESS_EVERY_S = 1.0
 OP_ID_STRIDE = 1 << 40  # worker w numbers its ops from w * OP_ID_STRIDE: ids unique across files
+CONNECT_TIMEOUT_S = 120.0  # every user's first connect attempt is bounded by the op timeout; this is the backstop
+GO_POLL_S = 0.02
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -42,35 +45,47 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def _progress(tally: Tally, started_us: int) -> dict[str, Any]:
+def _progress(tally: Tally, started_us: int, ready: bool) -> dict[str, Any]:
     last = int(time.monotonic()) - 1  # the last complete second
     for s in [s for s in tally.per_second if s < last - 5]:
         del tally.per_second[s]  # keep memory flat
     ok_s, bad_s = tally.per_second.get(last, [0, 0])
-    return {"t_us": now_us(), "started_us": started_us, "invokes": tally.invokes, "ok": tally.ok,
+    return {"t_us": now_us(), "started_us": started_us, "ready": ready, "connected": tally.connected,
+            "connect_failed": tally.connect_failed, "invokes": tally.invokes, "ok": tally.ok,
             "failed": tally.failed, "unknown": tally.unknown, "ok_last_s": ok_s, "failed_last_s": bad_s}
+
+
+def _wait_for_go(go_path: Path, stop_now: gevent.event.Event) -> int | None:
+    """The orchestrator's common start (monotonic µs), or None when stopped before it came."""
+    while not stop_now.is_set():
+        try:
+            return int(json.loads(go_path.read_text())["start_at_mono_us"])
+        except (OSError, ValueError, KeyError):
+            gevent.sleep(GO_POLL_S)
+    return None
 
 
 def run(cfg: dict[str, Any]) -> dict[str, Any]:
     check_code_version(cfg.get("code_fingerprint"))
+    hub = HubWatch().start()
     endpoint = Endpoint.from_private_json(cfg["endpoint"])
     info = SeedInfo.from_json(cfg["seed_info"])
     worker = int(cfg["worker"])
     users = int(cfg["users"])
-    start_at = int(cfg["start_at_mono_us"])
     warmup_us = int(float(cfg.get("warmup_s", 0.0)) * 1e6)
-    measure_from = start_at + warmup_us
     writer = HistoryWriter(Path(cfg["history_path"]), op_id_base=worker * OP_ID_STRIDE)
     warm_writer = (HistoryWriter(Path(cfg["warmup_history_path"]), op_id_base=worker * OP_ID_STRIDE + OP_ID_STRIDE // 2)
                    if warmup_us > 0 and cfg.get("warmup_history_path") else None)
     tally = Tally()
     stopping = gevent.event.Event()
+    start = StartSignal()
+    stall_cfg = cfg.get("planted_stall")
     user_cls = make_user_class(
         engine=cfg["engine"], endpoint=endpoint, info=info, mix=cfg["mix"],
         per_user_rate=float(cfg["rate_ops_s"]) / users, op_timeout_s=float(cfg["op_timeout_s"]),
         writer=writer, worker=worker, seed=int(cfg["seed"]), tally=tally, stopping=stopping,
-        start_at_us=start_at, warm_writer=warm_writer, measure_from_us=measure_from,
-        tag=str(cfg.get("id_tag", "")))
+        start=start, warm_writer=warm_writer, warmup_us=warmup_us, tag=str(cfg.get("id_tag", "")),
+        stall=None if not stall_cfg else PlantedStall(float(stall_cfg["at_s"]), float(stall_cfg["block_s"])))
     env = Environment(user_classes=[user_cls], stop_timeout=float(cfg["op_timeout_s"]) * 4 + 1)
     runner = env.create_local_runner()
     if cfg.get("locust_csv_prefix"):
@@ -80,18 +95,31 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     stop_now = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop_now.set)
 
-    late_us = max(0, now_us() - start_at)  # > 0: this worker was not ready in time (reported)
     started = now_us()
-    # users connect now and begin their ops at start_at (see make_user_class)
-    runner.start(users, spawn_rate=max(users, 1) * 100)
-    end_at = measure_from + int(float(cfg["duration_s"]) * 1e6)
+    ready = False
 
     def report() -> None:
         while True:
-            _write_json(progress_path, _progress(tally, started))
+            _write_json(progress_path, _progress(tally, started, ready))
             gevent.sleep(PROGRESS_EVERY_S)
 
     reporter = gevent.spawn(report)
+    # users connect now, then wait for the common start (see make_user_class)
+    runner.start(users, spawn_rate=max(users, 1) * 100)
+    connect_deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while tally.connected < users and not stop_now.is_set() and time.monotonic() < connect_deadline:
+        gevent.sleep(GO_POLL_S)
+    connected_us = now_us()
+    ready = True
+    _write_json(progress_path, _progress(tally, started, ready))
+    start_at = _wait_for_go(Path(cfg["go_path"]), stop_now)
+    go_seen = now_us()
+    if start_at is None:  # stopped before the start: nothing was measured
+        start_at = go_seen
+    late_us = max(0, go_seen - start_at)  # > 0: this worker saw the go after the common start
+    measure_from = start_at + warmup_us
+    start.go(start_at)
+    end_at = measure_from + int(float(cfg["duration_s"]) * 1e6)
     stop_now.wait(max(0.0, (end_at - now_us()) / 1e6))
     stopped_early = stop_now.is_set()
     ended = now_us()
@@ -103,19 +131,22 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     runner.quit()
     runner.greenlet.join(timeout=float(cfg["op_timeout_s"]) * 4 + 5)
     reporter.kill()
+    hub.stop()
     finished = now_us()
     open_ops = writer.open_ops
     for w in writers:
         w.close()
-    _write_json(progress_path, _progress(tally, started))
+    hub.write(Path(cfg["hub_path"]))
+    _write_json(progress_path, _progress(tally, started, ready))
     total = env.stats.total
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "worker": worker, "users": users, "rate_ops_s": float(cfg["rate_ops_s"]),
-        "start_at_mono_us": start_at, "measure_from_us": measure_from, "started_us": started, "late_start_us": late_us,
-        "load_end_us": ended, "finished_us": finished, "stopped_early": stopped_early,
+        "start_at_mono_us": start_at, "measure_from_us": measure_from, "started_us": started,
+        "connected_us": connected_us, "connected": tally.connected, "connect_failed": tally.connect_failed,
+        "late_start_us": late_us, "load_end_us": ended, "finished_us": finished, "stopped_early": stopped_early,
         "invokes": tally.invokes, "ok": tally.ok, "failed": tally.failed, "unknown": tally.unknown,
-        "unfinished": open_ops,
+        "unfinished": open_ops, "max_hub_lag_us": hub.max_lag_us,
         "peak_rss_kb": usage.ru_maxrss,
         "cpu_user_s": round(usage.ru_utime, 3), "cpu_sys_s": round(usage.ru_stime, 3),
         "locust": {"num_requests": total.num_requests, "num_failures": total.num_failures,
