@@ -2,11 +2,16 @@
 
 The orchestrator imports this module, never `locust`: each worker is a separate
 `python -m harness.workload.worker` process (gevent's monkey-patching stays there).
-Each worker writes its own history file (`history-w<N>.jsonl`); `LoadRun.history_paths` lists
-them all and the checker reads them together (op ids are unique across workers).
-All workers start their users at one common monotonic instant; the measured window
-(`load_start_us`) begins `warmup_s` later, inside the same run, so the users the checker measures
-are connected and warmed up (no start-up ramp). Warm-up ops go to `warmup_dir`, not the history.
+Each worker writes its own history file (`history-w<N>.jsonl`) and its hub watch
+(`hub-w<N>.json`, see hubwatch); `LoadRun.history_paths` lists them all and the checker reads them
+together (op ids are unique across workers).
+
+The start is a rendezvous, so the measured window never opens while users are still connecting:
+each worker connects all its users and reports `ready` in its progress file; once every worker is
+ready, the orchestrator writes one go file with a common start a little in the future; every user
+starts its schedule there, and the measured window (`load_start_us`) begins `warmup_s` later, in
+the same run (no start-up ramp). Warm-up ops go to `warmup_dir`, not the history. A worker that saw
+the go late records by how much (`late_start_us`).
 
 A worker refuses to start when the harness's workload code on disk differs from what this
 (orchestrator) process loaded: a run that mixes two versions of the writer and the read-back can

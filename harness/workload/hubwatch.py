@@ -67,7 +67,7 @@ class HubWatch:
         with self._lock:
             if len(self.blocked) < MAX_STACKS:
                 self.blocked.append({"t_us": now_us(), "greenlet": repr(event.greenlet)[:200],
-                                     "stack": "\n".join(map(str, event.info))[-4000:]})
+                                     "stack": "\n".join(map(str, event.info))[:6000]})
 
     def stop(self) -> None:
         if self._ticker is not None:

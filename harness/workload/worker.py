@@ -1,7 +1,9 @@
 """A load worker process: `python -m harness.workload.worker CONFIG.json`.
 
-Runs Locust headless as a library for one share of the load, streams this worker's history,
-keeps a progress file current (once a second) and writes a summary file at the end. It is the
+Runs Locust headless as a library for one share of the load: connects every user, reports
+`ready`, waits for the orchestrator's go file (the common start), runs the schedule; streams this
+worker's history, keeps a progress file current (once a second), watches its own event loop
+(hubwatch) and writes the hub evidence and a summary file at the end. It is the
 only place `locust` (and so gevent's monkey-patching) is imported; the orchestrator never is.
 SIGTERM stops the load gracefully (in-flight ops finish or time out, the history is flushed).
 """
