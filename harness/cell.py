@@ -21,7 +21,7 @@ from harness.config import Settings
 from harness.errors import CellNotApplicable, CellSkipped
 from harness.faults import FaultWindow, Nemesis, iso, now_us
 from harness.plan import CellPlan
-from harness.platforms.base import Deployment, Endpoint, Platform
+from harness.platforms.base import Deployment, Endpoint, Platform, endpoint_evidence
 from harness.results import cell_record
 
 log = logging.getLogger("harness.cell")
@@ -126,6 +126,7 @@ def run_cell(env: CellEnv, plan: CellPlan) -> dict[str, Any]:
         wall_s=round(time.monotonic() - started, 1),
         server_version=state.get("version"),
         role_changes=state.get("role_changes", []),
+        service_endpoints=state.get("service_endpoints"),
         load=measured.get("load"),
     )
     return rec
@@ -203,6 +204,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
             fault=window, timeline_path=timeline, settings=s, load=summary,
         )
         state["role_changes"] = _role_changes(env.platform, dep, state["load_start_wall"])
+        state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         return {
             "measures": measures,
             "fault": window.to_results(load_start_us) if window else None,
@@ -218,6 +220,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
             _quietly(nemesis.stop, "recovering the fault")
         if "role_changes" not in state:
             state["role_changes"] = _role_changes(env.platform, dep, state.get("load_start_wall"))
+            state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         env.platform.teardown(dep)
 
 

@@ -103,6 +103,9 @@ class ValidityLimits:
     max_hub_block_s: float = 0.5
 
 
+SATURATED_CPU = 0.8  # a worker above this share of one core is the likely cause of its own lag
+
+
 @dataclass(frozen=True)
 class HubEvidence:
     """What the workers' hub watches saw inside the measured window (harness.workload.hubwatch)."""
@@ -193,11 +196,14 @@ def _pcts(h: HdrHistogram) -> dict[str, float]:
             "p99": h.get_value_at_percentile(99) / 1000, "max": h.get_max_value() / 1000}
 
 
+def _nearest_rank(sorted_values: Sequence[int], pct: int) -> int:
+    return sorted_values[max(0, -(-pct * len(sorted_values) // 100) - 1)]
+
+
 def _exact_p99_ms(values: array) -> float | None:
     if not values:
         return None
-    s = sorted(values)
-    return s[max(0, -(-99 * len(s) // 100) - 1)] / 1000  # nearest-rank
+    return _nearest_rank(sorted(values), 99) / 1000
 
 
 def _rate(times: Sequence[int], start: int, end: int) -> float | None:
@@ -238,14 +244,11 @@ def _regressions(ops: list[tuple[int, int, int, str]], stream: str) -> list[Regr
 
 
 def _lag_pcts(lags: array) -> dict[str, float]:
+    """Exact (nearest-rank) p50/p99/max in ms: lags are few and their tail is the evidence."""
     if not lags:
         return {"p50": 0.0, "p99": 0.0, "max": 0.0}
     s = sorted(lags)
-
-    def rank(p: int) -> float:
-        return s[max(0, -(-p * len(s) // 100) - 1)] / 1000
-
-    return {"p50": rank(50), "p99": rank(99), "max": s[-1] / 1000}
+    return {"p50": _nearest_rank(s, 50) / 1000, "p99": _nearest_rank(s, 99) / 1000, "max": s[-1] / 1000}
 
 
 def longest_stall(invokes: Sequence[int], readies: Sequence[int], start: int, end: int) -> tuple[float, int | None]:
@@ -255,11 +258,9 @@ def longest_stall(invokes: Sequence[int], readies: Sequence[int], start: int, en
     inv = [invokes[i] for i in order]
     rdy = [readies[i] for i in order]
     best, at = 0.0, None
-    suffix_min = [0] * len(inv)
-    m = None
-    for i in range(len(inv) - 1, -1, -1):
-        m = rdy[i] if m is None else min(m, rdy[i])
-        suffix_min[i] = m
+    suffix_min = list(rdy)
+    for i in range(len(inv) - 2, -1, -1):
+        suffix_min[i] = min(suffix_min[i], suffix_min[i + 1])
     prev = start
     for i, t in enumerate(inv):
         if t < start:
@@ -297,7 +298,7 @@ def read_hub_evidence(paths: Iterable[Path], start: int, end: int) -> HubEvidenc
 def judge_generator(
     *, offered_ops_s: float | None, delivered: dict[str, float | None], lag: dict[str, float], scheduled: int,
     stall: tuple[float, int | None], hub: HubEvidence, start_late_s: float, load_start_us: int,
-    limits: ValidityLimits,
+    limits: ValidityLimits, worker_cpu: float | None = None,
 ) -> GeneratorVerdict:
     """The verdict on the load itself; each broken limit becomes one reason naming its evidence."""
     frac = {k: (round(v / offered_ops_s, 4) if v is not None and offered_ops_s else None) for k, v in delivered.items()}
@@ -318,6 +319,9 @@ def judge_generator(
         reasons.append(f"the load worker's event loop was blocked for {hub.max_block_s:.2f} s "
                        f"({hub.blocks} blocks >= {hub.report_s or 0:g} s, {hub.stacks} with a stack; limit "
                        f"{limits.max_hub_block_s:g} s)")
+    if reasons and worker_cpu is not None and worker_cpu >= SATURATED_CPU:
+        reasons.append(f"the busiest load worker used {worker_cpu * 100:.0f} % of a core: spread the users over "
+                       "more processes (setting load.workers)")
     return GeneratorVerdict(
         valid=not reasons, reasons=tuple(reasons), offered_ops_s=offered_ops_s,
         delivered_ops_s={k: (round(v, 3) if v is not None else None) for k, v in delivered.items()},
@@ -338,6 +342,7 @@ def check(
     hub_paths: Iterable[Path] = (),
     start_late_us: int = 0,
     limits: ValidityLimits | None = None,
+    worker_cpu: float | None = None,
 ) -> CellMeasures:
     """One streaming pass over the histories, then the window arithmetic. See the module doc."""
     paths = [Path(p) for p in history_paths]
@@ -456,7 +461,7 @@ def check(
         offered_ops_s=offered_ops_s, delivered=delivered, lag=_lag_pcts(lags), scheduled=len(lags),
         stall=longest_stall(sched_inv, sched_ready, load_start_us, load_end_us),
         hub=read_hub_evidence(hub_paths, load_start_us, load_end_us), start_late_s=start_late_us / 1e6,
-        load_start_us=load_start_us, limits=limits or ValidityLimits())
+        load_start_us=load_start_us, limits=limits or ValidityLimits(), worker_cpu=worker_cpu)
 
     # consistency
     dups: list[Duplicate] = []

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, default=Path("reports"))
     r.add_argument("--settings", type=Path, default=None, help="YAML file overriding profile settings")
     r.add_argument("--dry-run", action="store_true", help="print every step and manifest; touch nothing")
+    r.add_argument("--install-kubeblocks", action="store_true",
+                   help="k8s: move an installed KubeBlocks of another version to the pinned one (refused without it)")
 
     rep = sub.add_parser("report", help="render report.md / report.html from a run directory")
     rep.add_argument("run_dir", type=Path)
@@ -110,7 +112,12 @@ def cmd_list(_: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.runloop import run_from_args
 
-    return run_from_args(args)
+    if not getattr(args, "install_kubeblocks", False):
+        return run_from_args(args)
+    from harness.platforms.kubernetes import k8s_platform_factory
+    from harness.runloop import execute, request_from_args
+
+    return execute(request_from_args(args), platform_factory=k8s_platform_factory(install_kubeblocks=True))
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ class CellPlan:
     timings: Timings
     not_applicable: str | None = None  # the reason, when the scenario says nothing about this cell
     unavailable: str | None = None  # the platform lacks the engine (known before deploy): skipped fast
+    timing_note: str | None = None  # why the timings differ from the profile's here (a platform's floor)
 
     @property
     def key(self) -> str:
@@ -62,10 +63,17 @@ class CellPlan:
         f = self.fault
         if f is not None:
             out.append(f"inject {f.kind} ({f.target}) at {t.before_fault_s:g} s"
-                       + (f", recover after {f.duration_s:g} s" if f.duration_s else ""))
+                       + (f", recover after {f.duration_s:g} s" if f.duration_s else "")
+                       + (f" ({self.timing_note})" if self.timing_note else ""))
             out.append(f"observe recovery {t.observe_s:g} s")
         out += ["read back and check", "write timeline + history", "tear down"]
         return out
+
+
+def scenario_timings(sc: Scenario, settings: Settings, platform: str | None = None) -> tuple[Timings, str | None]:
+    """A scenario's timings for this run: the profile's, then the settings file's, then the platform's
+    floor (e.g. zone faults on kind), with the note saying when the floor changed them."""
+    return sc.on_platform(platform, settings.timings_for(sc.name, sc.timings_for(settings.profile)))
 
 
 def plan_cells(
@@ -74,18 +82,20 @@ def plan_cells(
     modes: Iterable[str],
     settings: Settings,
     unavailable: dict[str, str] | None = None,
+    platform: str | None = None,
 ) -> list[CellPlan]:
-    """Repeat-major, then scenario (run order), engine, mode. `unavailable`: engine -> reason."""
+    """Repeat-major, then scenario (run order), engine, mode. `unavailable`: engine -> reason.
+    `platform`: where the cells run (its timing floors apply)."""
     scs, ens, mds = list(scenarios), list(engines), list(modes)
     unavailable = unavailable or {}
     cells: list[CellPlan] = []
     for r in range(settings.repeat):
         for sc in scs:
-            timings = settings.timings_for(sc.name, sc.timings_for(settings.profile))
+            timings, note = scenario_timings(sc, settings, platform)
             for e in ens:
                 for m in mds:
                     na = sc.not_applicable_reason(e, m)
-                    cells.append(CellPlan(sc, e, m, r, timings, na, None if na else unavailable.get(e)))
+                    cells.append(CellPlan(sc, e, m, r, timings, na, None if na else unavailable.get(e), note))
     return cells
 
 

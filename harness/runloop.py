@@ -29,7 +29,7 @@ from harness.cell import CellEnv, Interrupted, Workload, run_cell
 from harness.config import PROFILES, Settings, build_settings, load_settings_file, settings_to_json
 from harness.errors import HarnessError
 from harness.faults import iso
-from harness.plan import CellPlan, fmt_duration, plan_cells, planned_total_s
+from harness.plan import CellPlan, fmt_duration, plan_cells, planned_total_s, scenario_timings
 from harness.platforms.base import ENGINES, MODES, PLATFORMS, Check, Platform
 from harness.procs import ProcessRegistry, find_leftovers, state_dir_from_env
 from harness.progress import Progress, make_progress
@@ -258,7 +258,7 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
             from harness.platforms.local.preflight import preflight
 
             unavailable = unavailable_engines(preflight(), req.engines)
-        cells = plan_cells(selected, req.engines, req.modes, req.settings, unavailable)
+        cells = plan_cells(selected, req.engines, req.modes, req.settings, unavailable, platform=platform_name)
         _print_plan(say, cells, req.settings, dry=True)
         if platform_name in ("kind", "k8s"):  # every command and manifest, in order, executing nothing
             from harness.platforms.kubernetes import dry_run_plan
@@ -306,8 +306,8 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
             "profile": req.settings.profile, "platform": platform_name, "platform_reason": why,
             "scenarios": [s.name for s in selected], "engines": req.engines, "modes": req.modes,
             "settings": settings_to_json(req.settings),
-            "scenario_timings": {s.name: req.settings.timings_for(s.name, s.timings_for(req.settings.profile))
-                                 .model_dump() for s in selected},
+            "scenario_timings": {s.name: scenario_timings(s, req.settings, platform_name)[0].model_dump()
+                                 for s in selected},
         }, indent=1) + "\n")
         work_dir = Path(os.environ.get("HARNESS_WORK_DIR", "/tmp")) / f"harness-{run_id}"
         platform = platform_factory(platform_name, registry, run_dir, work_dir)
@@ -317,7 +317,7 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
             c = missing[0]
             raise HarnessError(f"{platform_name}: {c.name} missing: {c.detail}; fix: {c.fix}")
         cells = plan_cells(selected, req.engines, req.modes, req.settings,
-                           unavailable_engines(checks, req.engines))
+                           unavailable_engines(checks, req.engines), platform=platform_name)
         results = new_results({**run_info, "software": software_versions(checks)})
         write_results(results_path, results)
         _print_plan(say, cells, req.settings, dry=False)

@@ -19,6 +19,11 @@ from harness.platforms.base import Endpoint
 log = logging.getLogger("harness.workload_parts")
 
 READBACK_RETRY_S = 30.0  # the primary may still be coming back when the load ends
+# A deployment is "ready" by its platform's own test (a process, a readiness probe, a role label),
+# which can pass a moment before the server takes this client's connection (a Service or NodePort
+# still being programmed, a MySQL/MongoDB image's init server being replaced by the real one).
+SEED_CONNECT_DEADLINE_S = 120.0
+SEED_RETRY_INTERVAL_S = 2.0
 
 
 class RealLoad:
@@ -58,7 +63,7 @@ class RealWorkload:
         sd = settings.seed_data
         size = SeedSize(users=sd.users, friends_per_user=min(sd.friends_per_user, sd.users - 1), groups=sd.groups,
                         group_size=min(sd.group_size, sd.users))
-        return seed_data(endpoint, engine, size, settings.seed)
+        return seed_with_retry(lambda: seed_data(endpoint, engine, size, settings.seed), endpoint.describe())
 
     def start(self, endpoint: Endpoint, engine: str, mix: dict[str, float], duration_s: float,
               settings: Settings, seed_info: Any, out_dir: Path, log_path: Path, *,
@@ -93,6 +98,7 @@ class RealWorkload:
                           readback=readback, offered_ops_s=settings.load.rate_ops_s,
                           hub_paths=sorted(history_paths[0].parent.glob("hub-w*.json")) if history_paths else [],
                           start_late_us=int((load or {}).get("late_start_us") or 0),
+                          worker_cpu=(load or {}).get("worker_cpu_max"),
                           limits=checker.ValidityLimits(min_delivered=v.min_delivered, max_lag_p99_s=v.max_lag_p99_s,
                                                         max_stall_s=v.max_stall_s, max_hub_block_s=v.max_hub_block_s))
         checker.write_timeline(m, timeline_path)
@@ -109,6 +115,59 @@ class RealWorkload:
         }
         (timeline_path.parent / "evidence.json").write_text(json.dumps(evidence, indent=1, default=str))
         return out
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Does `exc` say the server did not take the connection (yet), rather than refusing the work?"""
+    if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset; socket timeouts
+        return True
+    try:
+        from pymysql.err import OperationalError
+
+        if isinstance(exc, OperationalError) and exc.args and exc.args[0] in (2002, 2003, 2006, 2013):
+            return True  # can't connect (socket / TCP), server gone, lost during the handshake
+    except ImportError:
+        pass
+    try:
+        from redis.exceptions import BusyLoadingError
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        if isinstance(exc, RedisConnectionError | RedisTimeoutError | BusyLoadingError):
+            return True
+    except ImportError:
+        pass
+    try:
+        from pymongo.errors import ConnectionFailure
+
+        if isinstance(exc, ConnectionFailure):  # AutoReconnect, ServerSelectionTimeoutError, ...
+            return True
+    except ImportError:
+        pass
+    return False
+
+
+def seed_with_retry(seed: Any, what: str, deadline_s: float | None = None, interval_s: float | None = None) -> Any:
+    """Runs `seed()` until the server takes the connection or `deadline_s` passes (every platform).
+
+    Only "cannot reach the server" errors are retried (the seeds are idempotent up to their first
+    write); any other error is the cell's failure at once."""
+    deadline_s = SEED_CONNECT_DEADLINE_S if deadline_s is None else deadline_s
+    interval_s = SEED_RETRY_INTERVAL_S if interval_s is None else interval_s
+    deadline = time.monotonic() + deadline_s
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            return seed()
+        except Exception as e:
+            if not unreachable(e):
+                raise
+            if time.monotonic() + interval_s > deadline:
+                raise RuntimeError(f"seed: {what} did not take a connection within {deadline_s:.0f} s "
+                                   f"({attempts} attempts); last error {type(e).__name__}: {e}") from e
+            log.info("seed: %s not reachable yet (%s: %s); retrying", what, type(e).__name__, e)
+            time.sleep(interval_s)
 
 
 def _read_back_with_retry(endpoint: Endpoint, engine: str, history_paths: list[Path]) -> Any:

@@ -77,10 +77,11 @@ class FakeCluster(DryRunRunner):
         super().__init__(out=None, responder=answer)
         self.stdins: list[str] = []
 
-    def run(self, argv, *, stdin=None, stdin_label=None, check=True, timeout_s=120.0, quiet=False):
+    def run(self, argv, *, stdin=None, stdin_label=None, check=True, timeout_s=120.0, quiet=False, record=True):
         if stdin is not None:
             self.stdins.append(stdin)
-        return super().run(argv, stdin=stdin, stdin_label=stdin_label, check=check, timeout_s=timeout_s, quiet=quiet)
+        return super().run(argv, stdin=stdin, stdin_label=stdin_label, check=check, timeout_s=timeout_s, quiet=quiet,
+                           record=record)
 
     def wait(self, what, ready, timeout_s, interval_s=2.0):
         super().wait(what, ready, timeout_s, interval_s)
@@ -90,23 +91,48 @@ class FakeCluster(DryRunRunner):
     def commands(self) -> list[str]:
         return [s.text for s in self.steps if s.kind == "run"]
 
+    def waits(self) -> list[tuple[str, float | None]]:
+        return [(s.text, s.timeout_s) for s in self.steps if s.kind == "wait"]
 
-def node(name: str, zone: str | None) -> dict[str, Any]:
+
+def node(name: str, zone: str | None, ready: bool = True) -> dict[str, Any]:
     labels = {"kubernetes.io/hostname": name}
     if zone:
         labels["topology.kubernetes.io/zone"] = zone
-    return {"metadata": {"name": name, "labels": labels}, "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.9"}]}}
+    return {"metadata": {"name": name, "labels": labels},
+            "status": {"addresses": [{"type": "InternalIP", "address": "172.18.0.9"}],
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "Unknown"}]}}
 
 
-def pod(name: str, node_name: str, role: str | None, component: str, instance: str, ip: str, ready: bool = True) -> dict[str, Any]:
+def pod(name: str, node_name: str, role: str | None, component: str, instance: str, ip: str, ready: bool = True,
+        role_event_us: int | None = None) -> dict[str, Any]:
+    """`role_event_us`: KubeBlocks' `apps.kubeblocks.io/last-role-snapshot-version` (the role event's µs)."""
     labels = {"app.kubernetes.io/instance": instance, "apps.kubeblocks.io/component-name": component}
     if role:
         labels["kubeblocks.io/role"] = role
+    meta: dict[str, Any] = {"name": name, "labels": labels}
+    if role_event_us is not None:
+        meta["annotations"] = {"apps.kubeblocks.io/last-role-snapshot-version": str(role_event_us)}
     return {
-        "metadata": {"name": name, "labels": labels},
+        "metadata": meta,
         "spec": {"nodeName": node_name},
         "status": {"phase": "Running", "podIP": ip, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
     }
+
+
+def endpoint_slice(service: str, *endpoints: tuple[str, str, bool]) -> str:
+    """`kubectl get endpointslices -o json` for `service`: (pod, ip, ready) per endpoint."""
+    eps = [{"addresses": [ip], "conditions": {"ready": ready, "serving": ready, "terminating": False},
+            "targetRef": {"kind": "Pod", "name": name}, "nodeName": "n"} for name, ip, ready in endpoints]
+    return json.dumps({"items": [{"metadata": {"name": f"{service}-x1", "labels": {"kubernetes.io/service-name": service}},
+                                  "addressType": "IPv4", "endpoints": eps}]})
+
+
+def controller_manager(*flags: str) -> str:
+    """`kubectl get pods -n kube-system -l component=kube-controller-manager -o json` with these flags."""
+    return json.dumps({"items": [{"metadata": {"name": "kube-controller-manager-x"},
+                                  "spec": {"containers": [{"name": "kube-controller-manager",
+                                                           "command": ["kube-controller-manager", *flags]}]}}]})
 
 
 KIND_NODES = {

@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import tarfile
+import time
 
 import pytest
 from k8s_fakes import KIND_NODES, REPO, FakeCluster, items, pod
@@ -76,7 +77,7 @@ def test_dry_run_runner_prints_and_executes_nothing(tmp_path):
     assert out.getvalue().splitlines() == [
         f"$ touch {marker}",
         "$ kubectl apply -f - < secret/x (value not shown)",
-        "wait: cluster/x phase=Running",
+        "wait: cluster/x phase=Running (up to 10 s)",
     ]
 
 
@@ -138,21 +139,37 @@ def test_tools_folder_is_used_when_not_on_path(tmp_path, monkeypatch):
 # -- the k8s platform against a fake cluster ---------------------------------------------------
 
 
-def _fake_k8s(pods_by_ns: dict[str, list[dict]] | None = None, sentinel_log: str = ""):
-    pods_by_ns = pods_by_ns or {}
+def _fake_k8s(pods_by_ns: dict[str, list[dict]] | None = None, sentinel_log: str = "", **state):
+    """A fake cluster. `state` (mutable through `runner.state`): `kubeblocks` (the installed operator's
+    version), `slices` (ns -> EndpointSlices JSON), `events` (ns -> Events JSON), `kcm` (the
+    kube-controller-manager pods JSON), `phase` (every Cluster's phase)."""
+    pods_by_ns = pods_by_ns if pods_by_ns is not None else {}
     secret = {"data": {"password": base64.b64encode(SECRET_VALUE.encode()).decode()}}
+    state = {"kubeblocks": None, "slices": {}, "events": {}, "kcm": "", "phase": "Running", **state}
 
     def answer(argv):
         cmd = " ".join(argv)
         ns = argv[argv.index("-n") + 1] if "-n" in argv else ""
         if "get nodes -o json" in cmd:
             return CommandResult(0, json.dumps(KIND_NODES))
+        if "get deployments -A" in cmd:
+            version = state["kubeblocks"]
+            labels = {"app.kubernetes.io/name": "kubeblocks", "app.kubernetes.io/version": version}
+            return CommandResult(0, items(*([{"metadata": {"name": "kubeblocks", "labels": labels}}] if version else [])))
+        if "get pods -n kube-system" in cmd:
+            return CommandResult(0, state["kcm"])
         if "get pods" in cmd:
             return CommandResult(0, items(*pods_by_ns.get(ns, [])))
+        if "get endpointslices" in cmd:
+            return CommandResult(0, state["slices"].get(ns, items()))
+        if "get events" in cmd:
+            return CommandResult(0, state["events"].get(ns, items()))
         if "componentversions" in cmd:
             return CommandResult(0, json.dumps({"status": {"serviceVersions": "8.0.44,8.0.46,8.4.9"}}))
         if "clusters.apps.kubeblocks.io" in cmd and "get" in argv:
-            return CommandResult(0, "Running")
+            return CommandResult(0, state["phase"])
+        if "clusterdefinitions.apps.kubeblocks.io" in cmd:
+            return CommandResult(0, "Available")
         if "get secret/" in cmd:
             return CommandResult(0, json.dumps(secret))
         if "jsonpath={.status.readyReplicas}" in cmd:
@@ -163,7 +180,9 @@ def _fake_k8s(pods_by_ns: dict[str, list[dict]] | None = None, sentinel_log: str
             return CommandResult(0, sentinel_log)
         return None
 
-    return FakeCluster(answer)
+    runner = FakeCluster(answer)
+    runner.state = state
+    return runner
 
 
 MYSQL_NS = "openim-poc-mysql-kubeblocks"
@@ -227,7 +246,7 @@ def test_fake_cluster_k8s_zone_outage_cordons_and_force_deletes(tmp_path):
     before = len(runner.commands())
     inj = k8s.inject(dep, Fault("zone-outage", "primary", 10))
     assert inj.zone == "zone-c" and inj.instances == ("mysql-kb-mysql-1",)
-    cmds = [c.split(" ", 1)[1] for c in runner.commands()[before:] if "get " not in c]
+    cmds = [c.split(" ", 1)[1] for c in runner.commands()[before:] if "get " not in c and " version " not in c]
     assert cmds == [
         "cordon -l topology.kubernetes.io/zone=zone-c",
         f"delete pod mysql-kb-mysql-1 -n {MYSQL_NS} --grace-period=0 --force --wait=false",
@@ -260,17 +279,30 @@ def test_fake_cluster_teardown_is_namespace_scoped_and_safe_twice(tmp_path):
     assert [c.split()[2] for c in deletes] == ["clusters.apps.kubeblocks.io/mysql-kb", "namespace"] * 2
 
 
-SENTINEL_LOG = """\
-[pod/redis-kb-redis-sentinel-0/redis-sentinel] 2026-03-01T10:00:01.500000000Z 1:X 01 Mar 10:00:01.500 # +sdown master redis-kb-redis 10.0.0.5 6379
-[pod/redis-kb-redis-sentinel-0/redis-sentinel] 2026-03-01T10:00:21.250000000Z 1:X 01 Mar 10:00:21.250 # +switch-master redis-kb-redis 10.0.0.5 6379 10.0.0.6 6379
-[pod/redis-kb-redis-sentinel-1/redis-sentinel] 2026-03-01T10:00:21.260000000Z 1:X 01 Mar 10:00:21.260 # +switch-master redis-kb-redis 10.0.0.5 6379 10.0.0.6 6379
+# KubeBlocks' redis addon announces pod FQDNs (`replica-announce-ip <fqdn>`; Sentinel with
+# `resolve-hostnames yes` and `announce-hostnames yes`), so +switch-master names hosts, not IPs.
+FQDN = "{pod}.redis-kb-redis-headless.openim-poc-redis-kubeblocks.svc.cluster.local"
+OLD, NEW = FQDN.format(pod="redis-kb-redis-0"), FQDN.format(pod="redis-kb-redis-1")
+SENTINEL_LOG = f"""\
+[pod/redis-kb-redis-sentinel-0/redis-sentinel] 2026-03-01T10:00:01.500000000Z 1:X 01 Mar 10:00:01.500 # +sdown master redis-kb-redis {OLD} 6379
+[pod/redis-kb-redis-sentinel-0/redis-sentinel] 2026-03-01T10:00:21.250000000Z 1:X 01 Mar 10:00:21.250 # +switch-master redis-kb-redis {OLD} 6379 {NEW} 6379
+[pod/redis-kb-redis-sentinel-1/redis-sentinel] 2026-03-01T10:00:21.260000000Z 1:X 01 Mar 10:00:21.260 # +switch-master redis-kb-redis {OLD} 6379 {NEW} 6379
 """
 
 
 def test_parse_switch_master_reads_sentinel_timestamps():
     got = parse_switch_master(SENTINEL_LOG)
-    assert [ip for _, ip in got] == ["10.0.0.6", "10.0.0.6"]
+    assert [addr for _, addr in got] == [NEW, NEW]
     assert got[0][0] == pytest.approx(1772359221.25)
+
+
+def test_sentinel_names_a_pod_by_fqdn_or_by_ip():
+    """Issue 11 #8: the announced FQDN's first label is the pod; an IP is looked up."""
+    from harness.platforms.kubernetes import sentinel_pod_name
+
+    assert sentinel_pod_name(NEW, {"10.0.0.6": "redis-kb-redis-1"}) == "redis-kb-redis-1"
+    assert sentinel_pod_name("10.0.0.6", {"10.0.0.6": "redis-kb-redis-1"}) == "redis-kb-redis-1"
+    assert sentinel_pod_name("fd00::6", {}) == "fd00::6"
 
 
 def test_fake_cluster_role_changes_from_sentinel_and_from_role_label(tmp_path):
@@ -295,6 +327,292 @@ def test_fake_cluster_role_changes_from_sentinel_and_from_role_label(tmp_path):
     assert [c.new_primary for c in k8s.role_changes(dep)] == ["mysql-kb-mysql-0"]
 
 
+# -- issue 11: first contact with a real KubeBlocks 1.0.2 ---------------------------------------
+
+
+def test_seed_retries_until_the_server_takes_a_connection(monkeypatch):
+    """Issue 11 #1: a Ready pod may still refuse connections (init server, NodePort programming)."""
+    from harness import workload_parts
+
+    calls = []
+
+    def seed():
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return "seeded"
+
+    assert workload_parts.seed_with_retry(seed, "mysql/statefulset 127.0.0.1:30307", deadline_s=5, interval_s=0.01) == "seeded"
+    assert len(calls) == 3
+    # the real seed of every platform goes through it, with the named deadline
+    assert workload_parts.SEED_CONNECT_DEADLINE_S >= 60
+    import harness.workload.driver as driver
+
+    tries = []
+
+    def seed_data(*_args):
+        tries.append(1)
+        if len(tries) < 2:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return "ok"
+
+    monkeypatch.setattr(driver, "seed_data", seed_data)
+    monkeypatch.setattr(workload_parts, "SEED_RETRY_INTERVAL_S", 0.01)
+    from harness.config import build_settings
+    from harness.platforms.base import Endpoint
+
+    ep = Endpoint("redis", "statefulset", (("127.0.0.1", 1),), password="x")
+    assert workload_parts.RealWorkload(registry=None).seed(ep, "redis", build_settings("quick")) == "ok"
+    assert len(tries) == 2
+
+
+def test_seed_gives_up_at_its_deadline_with_a_clear_error_and_never_retries_other_errors():
+    from pymysql.err import OperationalError
+
+    from harness import workload_parts
+
+    def refused():
+        raise OperationalError(2003, "Can't connect to MySQL server on '127.0.0.1' ([Errno 111] Connection refused)")
+
+    with pytest.raises(RuntimeError, match=r"seed: mysql/x did not take a connection within 0 s \(1 attempts\); "
+                                           r"last error OperationalError"):
+        workload_parts.seed_with_retry(refused, "mysql/x", deadline_s=0.0, interval_s=0.01)
+    calls = []
+
+    def bad_sql():
+        calls.append(1)
+        raise OperationalError(1064, "You have an error in your SQL syntax")
+
+    with pytest.raises(OperationalError):
+        workload_parts.seed_with_retry(bad_sql, "mysql/x", deadline_s=5, interval_s=0.01)
+    assert calls == [1], "an error that is not 'unreachable' fails at once"
+
+
+def test_fake_cluster_deploy_waits_at_least_600_s_and_names_the_slow_image_pull(tmp_path):
+    """Issue 11 #4: 120 s is too short for a first deploy's image pulls; the error says which pull."""
+    events = items(
+        {"reason": "Pulling", "message": 'Pulling image "docker.io/apecloud/syncer:0.7.7"',
+         "firstTimestamp": "2026-03-01T10:00:00Z", "involvedObject": {"name": "mysql-kb-mysql-0"}},
+        {"reason": "Pulled", "message": 'Successfully pulled image "docker.io/mysql:8.0.44" in 4m12.5s '
+         '(4m12.5s including waiting). Image size: 180000000 bytes.', "involvedObject": {"name": "mysql-kb-mysql-0"}},
+        {"reason": "Pulled", "message": 'Container image "docker.io/apecloud/kubeblocks-tools:1.0.2" already present on machine',
+         "involvedObject": {"name": "mysql-kb-mysql-0"}},
+    )
+    runner = _fake_k8s({MYSQL_NS: MYSQL_PODS}, phase="Creating", events={MYSQL_NS: events})
+    k8s = _k8s(runner, tmp_path)
+    k8s.clock = lambda: 1772359200.0 + 600  # ten minutes after the pull started
+    with pytest.raises(DeployError) as e:
+        k8s.deploy("mysql", "kubeblocks", SPEC)  # SPEC asks for 5 s: kind/k8s raise it
+    msg = str(e.value)
+    assert "status.phase=Running" in msg
+    assert "docker.io/apecloud/syncer:0.7.7 still pulling after 600 s" in msg
+    assert "docker.io/mysql:8.0.44 pulled in 252 s" in msg
+    deploy_waits = [t for w, t in runner.waits() if "cluster/mysql-kb" in w or "readyReplicas" in w]
+    assert deploy_waits and all(t >= 600 for t in deploy_waits)
+    # a deploy that works notes its slow pulls
+    runner.state["phase"] = "Running"
+    k8s.deploy("mysql", "kubeblocks", SPEC)
+    assert any("slow image pulls" in s.text and "mysql:8.0.44 pulled in 252 s" in s.text for s in runner.steps)
+    sts = k8s.deploy("redis", "statefulset", SPEC)
+    assert sts and [t for w, t in runner.waits() if "readyReplicas=1" in w] == [600.0]
+
+
+def test_fake_cluster_k8s_uses_an_installed_kubeblocks_1_0_2_as_it_is(tmp_path):
+    """Issue 11 #6: no CRD re-apply, no helm upgrade; ClusterDefinitions, not Addon CRs."""
+    runner = _fake_k8s({MYSQL_NS: MYSQL_PODS}, kubeblocks="1.0.2")
+    k8s = _k8s(runner, tmp_path)
+    k8s.setup()
+    cmds = "\n".join(runner.commands())
+    assert "kubeblocks_crds.yaml" not in cmds and "helm" not in cmds.replace(str(tmp_path), "")
+    assert k8s.kubeblocks_found == "1.0.2"
+    waits = [w for w, _ in runner.waits()]
+    assert waits == [f"clusterdefinition/{e} status.phase=Available" for e in ("mysql", "redis", "mongodb")]
+    assert any("KubeBlocks 1.0.2 is installed: used as it is" in s.text for s in runner.steps)
+
+
+def test_fake_cluster_k8s_refuses_another_kubeblocks_version_unless_asked(tmp_path):
+    runner = _fake_k8s(kubeblocks="0.9.5")
+    with pytest.raises(HarnessError, match=r"KubeBlocks 0\.9\.5 is installed .* pass --install-kubeblocks"):
+        _k8s(runner, tmp_path).setup()
+    assert not any("upgrade --install" in c or "--server-side" in c for c in runner.commands()), "nothing changed"
+
+    runner = _fake_k8s(kubeblocks="0.9.5")
+    tools = tmp_path / "t"
+    asked = KubernetesPlatform(runner, tmp_path, ClusterSettings(node_address="127.0.0.1", tools_dir=tools,
+                                                                 install_kubeblocks=True))
+    asked.setup()
+    cmds = runner.commands()
+    assert any("kubeblocks_crds.yaml" in c for c in cmds) and any("upgrade --install kubeblocks" in c for c in cmds)
+    assert [w for w, _ in runner.waits()][-1] == "clusterdefinition/mongodb status.phase=Available"
+
+
+def test_kubeblocks_decision_and_version_parsing():
+    from harness.platforms.kubernetes import kubeblocks_decision, kubeblocks_version_of
+
+    assert kubeblocks_decision(None, "1.0.2", False)[0] == "install"
+    assert kubeblocks_decision("1.0.2", "1.0.2", False)[0] == "use"
+    assert kubeblocks_decision("1.0.1", "1.0.2", False)[0] == "refuse"
+    assert kubeblocks_decision("1.0.1", "1.0.2", True)[0] == "install"
+    image_only = items({"metadata": {"labels": {}}, "spec": {"template": {"spec": {"containers": [
+        {"image": "apecloud-registry.cn-zhangjiakou.cr.aliyuncs.com/apecloud/kubeblocks:1.0.1"}]}}}})
+    assert kubeblocks_version_of(image_only) == "1.0.1"
+    assert kubeblocks_version_of(items()) is None
+
+
+def test_cli_run_accepts_install_kubeblocks(tmp_path, capsys):
+    from harness.cli import build_parser
+
+    args = build_parser().parse_args(["run", "--platform", "k8s", "--install-kubeblocks", "--dry-run"])
+    assert args.install_kubeblocks is True
+    assert build_parser().parse_args(["run"]).install_kubeblocks is False
+
+
+def test_fake_cluster_mysql_role_change_is_seen_during_the_fault_with_its_event_time(tmp_path):
+    """Issue 11 #3: nothing called pods() after injection, so role_changes() was always empty."""
+    pods = {MYSQL_NS: list(MYSQL_PODS)}
+    runner = _fake_k8s(pods)
+    k8s = _k8s(runner, tmp_path)
+    k8s.watch_interval_s = 0  # no background thread: the test drives the polls
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    inj = k8s.inject(dep, Fault("pod-kill"))
+    promoted_us = int((inj.injected_at_wall + 0.002) * 1e6)  # the role event, 2 ms after the kill
+    pods[MYSQL_NS] = [
+        pod("mysql-kb-mysql-0", "openim-poc-worker", "primary", "mysql", "mysql-kb", "10.0.0.1", role_event_us=promoted_us),
+        pod("mysql-kb-mysql-1", "openim-poc-worker3", None, "mysql", "mysql-kb", "10.0.0.2", ready=False),
+    ]
+    dep.handle.watch.sample()  # one poll of the fault's watch
+    pods[MYSQL_NS] = [  # the old primary comes back as a secondary before the evidence is read
+        pod("mysql-kb-mysql-0", "openim-poc-worker", "primary", "mysql", "mysql-kb", "10.0.0.1", role_event_us=promoted_us),
+        pod("mysql-kb-mysql-1", "openim-poc-worker3", "secondary", "mysql", "mysql-kb", "10.0.0.2"),
+    ]
+    changes = k8s.role_changes(dep)
+    assert [(c.new_primary, c.source) for c in changes] == [("mysql-kb-mysql-0", "kubeblocks.io/role label, role event time")]
+    assert changes[0].at_wall == pytest.approx(promoted_us / 1e6)
+
+
+def test_fake_cluster_a_stale_primary_label_is_a_change_once_never_a_change_back(tmp_path):
+    """A dead primary keeps its label (KubeBlocks relabels only from the pod's own probe): two labelled."""
+    from harness.platforms.kubernetes import next_primary
+
+    t = time.time()
+    seen = []
+    for labelled in ({"a": t - 100}, {"a": t - 100, "b": t - 5}, {"a": t - 100, "b": t - 5}, {"b": t - 5}):
+        change = next_primary(seen, labelled, observed_at=t)
+        if change:
+            seen.append(change)
+    assert [s.pod for s in seen] == ["a", "b"]
+    assert seen[1].at_wall == t - 5 and "(2 pods labelled primary)" in seen[1].source
+    # no role event time (older KubeBlocks): the time the label was seen
+    late = next_primary(seen, {"c": None}, observed_at=t + 1)
+    assert late.pod == "c" and late.at_wall == t + 1 and late.source == "kubeblocks.io/role label seen by polling"
+
+
+def test_fake_cluster_watch_polls_endpoints_in_the_background_until_the_evidence_is_read(tmp_path):
+    """Issue 11 #2: the watch runs from injection to evidence; its polls stay out of the step log."""
+    import threading
+
+    polled = threading.Event()
+    runner = _fake_k8s({MYSQL_NS: list(MYSQL_PODS)})
+    answer = runner._responder
+    count = []
+
+    def counting(argv):
+        if "endpointslices" in " ".join(argv):
+            count.append(1)
+            if len(count) >= 4:
+                polled.set()
+        return answer(argv)
+
+    runner._responder = counting
+    k8s = _k8s(runner, tmp_path)
+    k8s.watch_interval_s = 0.01
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    k8s.inject(dep, Fault("zone-outage", "primary", 10))
+    assert polled.wait(10), "the watch polled in the background"
+    ev = k8s.endpoint_evidence(dep)
+    assert not dep.handle.watch.running
+    assert ev["polls"] >= 4 and ev["service"] == "mysql-kb-primary-nodeport"
+    echoed = [c for c in runner.commands() if "endpointslices" in c]
+    assert len(echoed) == 1, "only the first poll is in the step log"
+    k8s.teardown(dep)
+
+
+def test_fake_cluster_endpoint_evidence_times_the_removal_and_records_the_grace_period(tmp_path):
+    from k8s_fakes import controller_manager, endpoint_slice
+
+    svc = "mysql-kb-primary-nodeport"
+    runner = _fake_k8s({MYSQL_NS: list(MYSQL_PODS)}, kcm=controller_manager("--node-monitor-grace-period=40s"),
+                       slices={MYSQL_NS: endpoint_slice(svc, ("mysql-kb-mysql-1", "10.0.0.2", True))})
+    k8s = _k8s(runner, tmp_path)
+    k8s.watch_interval_s = 0
+    now = [1000.0]
+    k8s.clock = lambda: now[0]
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    k8s.inject(dep, Fault("zone-outage", "primary", 10))
+    dep.handle.watch.injected_at_wall = 1000.0
+    two = endpoint_slice(svc, ("mysql-kb-mysql-0", "10.0.0.1", True), ("mysql-kb-mysql-1", "10.0.0.2", True))
+    for t, slices in ((1012.0, two), (1030.0, two), (1041.5, endpoint_slice(svc, ("mysql-kb-mysql-0", "10.0.0.1", True),
+                                                                           ("mysql-kb-mysql-1", "10.0.0.2", False)))):
+        now[0] = t
+        runner.state["slices"][MYSQL_NS] = slices
+        dep.handle.watch.sample()
+    ev = k8s.endpoint_evidence(dep)
+    assert ev["hit"] == ["mysql-kb-mysql-1"] and ev["removed_after_s"] == {"mysql-kb-mysql-1": 41.5}
+    assert ev["endpoint_removal_s"] == 41.5
+    assert ev["max_ready_endpoints"] == 2 and ev["multiple_ready_s"] == pytest.approx(29.5)
+    assert ev["node_monitor_grace_period_s"] == 40.0
+    assert ev["grace_period_source"] == "kube-controller-manager flag --node-monitor-grace-period=40s"
+    assert [len(e["endpoints"]) for e in ev["timeline"]] == [1, 2, 2], "a change is recorded once"
+    json.dumps(ev)  # goes into results.json as it is
+
+
+def test_grace_period_default_when_the_flag_is_not_set():
+    from k8s_fakes import controller_manager
+
+    from harness.platforms.kubernetes import controller_manager_flag, default_node_monitor_grace_s
+
+    assert controller_manager_flag(controller_manager("--leader-elect=true"), "--node-monitor-grace-period") == (True, None)
+    assert controller_manager_flag("", "--node-monitor-grace-period") == (False, None)
+    assert default_node_monitor_grace_s(32) == 50.0 and default_node_monitor_grace_s(31) == 40.0
+
+
+def test_cell_record_carries_the_endpoint_evidence_next_to_role_changes(tmp_path, monkeypatch):
+    """The run loop stores the platform's optional evidence as `service_endpoints` in results.json."""
+    from _runfakes import FakePlatform, FakeWorkload
+
+    from harness.config import build_settings
+    from harness.results import read_results
+    from harness.runloop import RunRequest, execute
+
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HARNESS_WORK_DIR", str(tmp_path / "work"))
+
+    class WithEndpoints(FakePlatform):
+        def endpoint_evidence(self, dep):
+            return {"service": "redis-kb-primary-nodeport", "hit": ["fake-0"], "endpoint_removal_s": 51.0,
+                    "node_monitor_grace_period_s": 50.0}
+
+    fast = {"timings": {"*": {"warmup_s": 0.1, "before_fault_s": 0.3, "observe_s": 0.3}}}
+    req = RunRequest(scenarios=["pod-kill-primary"], platform="local", engines=["redis"], modes=["kubeblocks"],
+                     settings=build_settings("quick", overrides=fast), out=tmp_path / "out")
+    assert execute(req, workload=FakeWorkload(), stream=io.StringIO(), platform_factory=lambda *a: WithEndpoints()) == 0
+    cell = read_results(tmp_path / "out" / "latest")["cells"][0]
+    assert cell["service_endpoints"]["endpoint_removal_s"] == 51.0
+    assert cell["service_endpoints"]["node_monitor_grace_period_s"] == 50.0
+    md = (tmp_path / "out" / "latest" / "report.md").read_text()
+    assert ("redis/kubeblocks: service redis-kb-primary-nodeport kept fake-0 as a ready endpoint until 51.0 s after "
+            "injection; node-monitor-grace-period 50 s; clients resumed writing 0.0 s after injection.") in md
+
+
+def test_kubectl_has_a_pinned_arm64_checksum():
+    """Issue 11 #10: without it kubectl on arm64 is refused, never fetched."""
+    from harness.platforms.tools import PINS
+
+    assert PINS["kubectl"].sha256["arm64"] == "7381bea99c83c264100f324c2ca6e7e13738a73b8928477ac805991440a065cd"
+    for name in ("kind", "kubectl", "helm"):
+        assert set(PINS[name].sha256) == {"amd64", "arm64"}
+
+
 def test_k8s_platform_implements_the_contract(tmp_path):
     assert isinstance(_k8s(_fake_k8s(), tmp_path), Platform)
 
@@ -314,3 +632,23 @@ def test_no_platform_sdk_is_imported_at_import_time():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_preflight_kubeblocks_check_records_the_version_and_refuses_another(tmp_path):
+    """Issue 11 #6: the installed version goes into results.json; another one stops the run before any cell."""
+    from harness.platforms.kubernetes import kubeblocks_check
+
+    kubectl = tmp_path / "kubectl"
+    deployment = items({"metadata": {"name": "kubeblocks", "labels": {"app.kubernetes.io/version": "{v}"}}})
+    kubectl.write_text("#!/bin/sh\ncat \"$(dirname \"$0\")/answer.json\"\n")
+    kubectl.chmod(0o755)
+    for version, ok, required, shown in (("1.0.2", True, False, "1.0.2"), ("0.9.5", False, True, "0.9.5")):
+        (tmp_path / "answer.json").write_text(deployment.replace("{v}", version))
+        check = kubeblocks_check(str(kubectl))
+        assert (check.name, check.ok, check.required, check.version) == ("kubeblocks", ok, required, shown)
+    assert "--install-kubeblocks" in check.fix
+    (tmp_path / "answer.json").write_text(items())
+    check = kubeblocks_check(str(kubectl))
+    assert check.ok and check.version == "1.0.2" and "installing the pinned 1.0.2" in check.detail
+    allowed = kubeblocks_check(str(kubectl), ClusterSettings(install_kubeblocks=True))
+    assert allowed.ok

@@ -105,7 +105,7 @@ def test_statefulset_baseline_flaws_are_fixed(engine):
     assert [s["metadata"]["name"] for s in headless] == [sts["serviceName"]]
     assert headless[0]["spec"]["selector"] == sts["selector"]["matchLabels"] == sts["template"]["metadata"]["labels"]
     secret = by_kind["Secret"][0]
-    refs = [e["valueFrom"]["secretKeyRef"] for e in pod["containers"][0]["env"] if "valueFrom" in e]
+    refs = [e["valueFrom"]["secretKeyRef"] for e in pod["containers"][0]["env"] if "secretKeyRef" in e.get("valueFrom", {})]
     assert refs and all(r["name"] == secret["metadata"]["name"] and r["key"] in secret["stringData"] for r in refs)
     assert (secret["metadata"]["name"], next(iter(secret["stringData"]))) == password_secret(engine, "statefulset")
     assert pod["nodeSelector"] == {"topology.kubernetes.io/zone": "zone-a"}
@@ -175,3 +175,27 @@ def test_cli_manifests_unwritable_out_is_one_line(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: manifests: cannot write")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_statefulset_readiness_probe_waits_for_the_real_server(engine):
+    """Issue 11 #1: without a probe the pod is Ready (and the seed refused) while the image's init server runs."""
+    sts = statefulset.statefulset(engine, "ns", SPEC)
+    c = sts["spec"]["template"]["spec"]["containers"][0]
+    probe = c["readinessProbe"]
+    argv = probe["exec"]["command"]
+    assert argv[:2] == ["/bin/sh", "-c"]
+    assert probe["periodSeconds"] <= 5 and probe["failureThreshold"] >= 3 and probe["timeoutSeconds"] >= 3
+    cmd = argv[2]
+    assert "set-at-run-time" not in cmd and "pw" not in cmd.split(), "no password value in the probe"
+    env = {e["name"]: e for e in c["env"]}
+    if engine in ("mysql", "mongodb"):
+        # the init server listens on a socket (mysql --skip-networking) or 127.0.0.1 only (mongo): ask the pod IP
+        assert '"$POD_IP"' in cmd and "127.0.0.1" not in cmd
+        assert env["POD_IP"]["valueFrom"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert {"mysql": "mysqladmin", "redis": "redis-cli", "mongodb": "mongosh"}[engine] in cmd
+    if engine == "redis":
+        assert "REDISCLI_AUTH=\"$REDIS_PASSWORD\"" in cmd and "grep -q PONG" in cmd
+    if engine == "mysql":
+        assert "--protocol=TCP" in cmd and 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD"' in cmd
+    validate_core(sts)

@@ -76,3 +76,28 @@ def test_bad_declarations_are_refused():
         FaultDecl("meteor")
     with pytest.raises(ValueError, match="names no mode"):
         Scenario("x", "x", "x", None, {p: t for p in PROFILES}, not_applicable={"vm": "no"})
+
+
+@pytest.mark.parametrize("name", ["zone-outage", "zone-partition"])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_zone_faults_are_held_at_least_90_s_on_kind_and_the_plan_says_so(name, profile):
+    """Issue 11 #2: on kind the dead primary stays in the Service for node-monitor-grace-period (50 s)."""
+    s = build_settings(profile, overrides={"timings": {"*": {"fault_s": 5}}})  # even a settings file cannot go lower
+    kind = [c for c in plan_cells([scenarios.get(name)], ["redis"], ["kubeblocks"], s, platform="kind")]
+    local = [c for c in plan_cells([scenarios.get(name)], ["redis"], ["kubeblocks"], s, platform="local")]
+    assert kind[0].timings.fault_s >= 90 and kind[0].fault.duration_s >= 90
+    assert local[0].timings.fault_s == 5 and local[0].timing_note is None
+    assert any("recover after 90 s (held 90 s on kind" in step for step in kind[0].steps())
+    k8s = plan_cells([scenarios.get(name)], ["redis"], ["kubeblocks"], s, platform="k8s")
+    assert k8s[0].timings.fault_s == 5, "k8s force-deletes the zone's pods: no grace period to outlast"
+
+
+def test_a_platform_floor_is_only_for_held_faults():
+    from harness.config import Timings
+    from scenarios.base import FaultDecl, Scenario
+
+    held = {p: Timings(fault_s=30) for p in PROFILES}
+    with pytest.raises(ValueError, match="min_fault_s"):
+        Scenario("x", "x", "x", FaultDecl("pod-kill"), {p: Timings() for p in PROFILES}, min_fault_s={"kind": 90})
+    with pytest.raises(ValueError, match="min_fault_s 'vm'"):
+        Scenario("x", "x", "x", FaultDecl("zone-outage"), held, min_fault_s={"vm": 90})

@@ -64,6 +64,12 @@ def password_secret(engine: str, mode: str) -> tuple[str, str]:
     return f"{engine}-secret", f"{engine}-password"
 
 
+def client_service(engine: str, mode: str) -> str:
+    """The harness-owned NodePort Service clients connect through (its endpoints are the evidence of
+    where new connections go during a fault)."""
+    return f"{cluster_name(engine)}-primary-nodeport" if mode == "kubeblocks" else f"{engine}-nodeport"
+
+
 def nodeport_service(name: str, namespace: str, engine: str, mode: str, selector: dict[str, str]) -> dict[str, Any]:
     """A NodePort Service on the engine's port, at the node port kind maps to 127.0.0.1 for this mode."""
     port = SERVER_PORTS[engine]

@@ -19,6 +19,7 @@ from harness.manifests.common import (
     INSTANCE_LABEL,
     ROLE_LABEL,
     ZONE_LABEL,
+    client_service,
     cluster_name,
     nodeport_service,
 )
@@ -116,7 +117,7 @@ def primary_nodeport_service(engine: str, namespace: str) -> dict[str, Any]:
     the host cannot reach, so clients connect here directly.
     """
     name = cluster_name(engine)
-    return nodeport_service(f"{name}-primary-nodeport", namespace, engine, "kubeblocks",
+    return nodeport_service(client_service(engine, "kubeblocks"), namespace, engine, "kubeblocks",
                             {INSTANCE_LABEL: name, COMPONENT_LABEL: engine, ROLE_LABEL: "primary"})
 
 

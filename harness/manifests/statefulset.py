@@ -5,6 +5,12 @@ a headless Service whose name matches `serviceName`, a Secret whose name and key
 pod references, `replicas: 1` (two unreplicated servers behind one Service is not a baseline).
 Pinned to zone-a like the local platform's statefulset pod. Plus a NodePort Service for host
 clients. Pure: the password is passed in; `harness manifests` passes a placeholder.
+
+Added: an exec readiness probe per engine that only passes once the real server takes
+connections. The official mysql and mongo images first run a temporary server for their init
+scripts (mysql with `--skip-networking`, mongo bound to 127.0.0.1 only) for 10-30 s; a pod with
+no probe is Ready, and in the Service, while that happens. So the probes of those two connect to
+the pod's own IP (from the downward API), which the temporary server does not listen on.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from harness.manifests.common import (
     HARNESS_LABEL,
     SERVER_PORTS,
     ZONE_LABEL,
+    client_service,
     nodeport_service,
     password_secret,
 )
@@ -26,6 +33,21 @@ DATABASE = {"mysql": "openIM_v3", "mongodb": "openim_v3"}
 DATA_PATH = {"mysql": "/var/lib/mysql", "redis": "/data", "mongodb": "/data/db"}
 PLACEHOLDER_PASSWORD = "set-at-run-time"
 BASELINE_ZONE = "zone-a"
+
+# Readiness probes: what each asks, and why it cannot pass on the image's temporary init server.
+# Password variables are expanded inside the container; no value is in the manifest.
+READINESS_COMMANDS = {
+    # mysqladmin ping exits 0 whenever a server answers (even "access denied"); over TCP to the pod
+    # IP it fails while the init server runs with --skip-networking.
+    "mysql": 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" mysqladmin --user=root --host="$POD_IP" --protocol=TCP '
+             "--connect-timeout=3 ping",
+    # a PONG needs the password (REDISCLI_AUTH keeps it off the command line) and a loaded dataset
+    "redis": 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli -h 127.0.0.1 ping | grep -q PONG',
+    # the init mongod binds 127.0.0.1 only; the real one binds every address (the image adds --bind_ip_all)
+    "mongodb": "mongosh --quiet --host \"$POD_IP\" --port 27017 --eval 'db.adminCommand({ping: 1}).ok' | grep -q 1",
+}
+# mongosh is a node.js program: a second or more of startup at 0.5 CPU, hence the longer timeout.
+PROBE_TIMEOUT_S = {"mysql": 5, "redis": 3, "mongodb": 10}
 
 
 def _labels(engine: str) -> dict[str, str]:
@@ -48,6 +70,22 @@ def _secret_env(engine: str, var: str) -> dict[str, Any]:
     return {"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
 
 
+def readiness_probe(engine: str) -> dict[str, Any]:
+    """Ready only when the real server takes connections (see the module docstring)."""
+    return {
+        "exec": {"command": ["/bin/sh", "-c", READINESS_COMMANDS[engine]]},
+        "initialDelaySeconds": 5,
+        "periodSeconds": 5,
+        "timeoutSeconds": PROBE_TIMEOUT_S[engine],
+        "failureThreshold": 3,
+        "successThreshold": 1,
+    }
+
+
+def _pod_ip_env() -> dict[str, Any]:
+    return {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
 def _container(engine: str, spec: DeploySpec) -> dict[str, Any]:
     port = SERVER_PORTS[engine]
     c: dict[str, Any] = {
@@ -60,18 +98,21 @@ def _container(engine: str, spec: DeploySpec) -> dict[str, Any]:
             "requests": {"cpu": spec.cpu, "memory": spec.memory},
         },
         "volumeMounts": [{"name": "data", "mountPath": DATA_PATH[engine]}],
+        "readinessProbe": readiness_probe(engine),
     }
     if engine == "redis":
         aof = "yes" if spec.redis_appendonly else "no"
         c["env"] = [_secret_env(engine, "REDIS_PASSWORD")]
         c["command"] = ["/bin/sh", "-c", f'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly {aof}']
     elif engine == "mysql":
-        c["env"] = [_secret_env(engine, "MYSQL_ROOT_PASSWORD"), {"name": "MYSQL_DATABASE", "value": DATABASE["mysql"]}]
+        c["env"] = [_secret_env(engine, "MYSQL_ROOT_PASSWORD"), {"name": "MYSQL_DATABASE", "value": DATABASE["mysql"]},
+                    _pod_ip_env()]
     else:  # mongodb: the official image's init creates the root user and turns auth on
         c["env"] = [
             {"name": "MONGO_INITDB_ROOT_USERNAME", "value": "root"},
             _secret_env(engine, "MONGO_INITDB_ROOT_PASSWORD"),
             {"name": "MONGO_INITDB_DATABASE", "value": DATABASE["mongodb"]},
+            _pod_ip_env(),
         ]
         c["args"] = ["--wiredTigerCacheSizeGB", "0.25"]
     return c
@@ -92,7 +133,7 @@ def headless_service(engine: str, namespace: str) -> dict[str, Any]:
 
 
 def engine_nodeport_service(engine: str, namespace: str) -> dict[str, Any]:
-    return nodeport_service(f"{engine}-nodeport", namespace, engine, "statefulset", _labels(engine))
+    return nodeport_service(client_service(engine, "statefulset"), namespace, engine, "statefulset", _labels(engine))
 
 
 def statefulset(engine: str, namespace: str, spec: DeploySpec) -> dict[str, Any]:

@@ -7,6 +7,7 @@ Jepsen's `DB` + the nemesis hooks it needs, in one small protocol. The workload 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -231,3 +232,21 @@ class Platform(Protocol):
         """Releases what the platform itself created for the run (a kind cluster). Called once at the
         end of a run, after every teardown; safe to call twice."""
         ...
+
+    # Optional (not part of the checked protocol, so stand-ins need not have it):
+    #   endpoint_evidence(dep) -> dict | None
+    # where the deployment's client Service sent new connections during the last fault (kind/k8s:
+    # its EndpointSlices over time, the time-to-endpoint-removal, the node-monitor-grace-period in
+    # effect). Called after the read-back, before teardown; None when the platform has no Service.
+
+
+def endpoint_evidence(platform: Platform, dep: Deployment) -> dict[str, Any] | None:
+    """The platform's optional endpoint evidence for results.json (`service_endpoints`); best effort."""
+    fn = getattr(platform, "endpoint_evidence", None)
+    if fn is None:
+        return None
+    try:
+        return fn(dep)
+    except Exception as e:  # noqa: BLE001 - evidence is best effort; the cell's measures stand
+        logging.getLogger("harness.platforms").warning("endpoint evidence unavailable: %s", e)
+        return None

@@ -25,10 +25,12 @@ class Step:
 
     kind: str  # "run" | "wait" | "note"
     text: str  # the printable form: the command line, what is waited for, or the note
+    timeout_s: float | None = None  # a wait's deadline
 
     def __str__(self) -> str:
         prefix = {"run": "$ ", "wait": "wait: ", "note": "# "}[self.kind]
-        return prefix + self.text
+        suffix = f" (up to {self.timeout_s:.0f} s)" if self.kind == "wait" and self.timeout_s is not None else ""
+        return prefix + self.text + suffix
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,11 @@ class Runner(Protocol):
         check: bool = True,
         timeout_s: float = 120.0,
         quiet: bool = False,
-    ) -> CommandResult: ...
+        record: bool = True,
+    ) -> CommandResult:
+        """`quiet`: keep captured output out of errors (secrets); `record=False`: not in the step log
+        (a background poll that would repeat one line every second)."""
+        ...
 
     def wait(self, what: str, ready: Callable[[], bool], timeout_s: float, interval_s: float = 2.0) -> None: ...
 
@@ -121,8 +127,10 @@ class RealRunner(_StepRecorder):
         check: bool = True,
         timeout_s: float = 120.0,
         quiet: bool = False,
+        record: bool = True,
     ) -> CommandResult:
-        self._record(Step("run", render_argv(argv, stdin_label if stdin is not None else None)))
+        if record:
+            self._record(Step("run", render_argv(argv, stdin_label if stdin is not None else None)))
         try:
             proc = subprocess.run(
                 list(argv), input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False
@@ -139,7 +147,7 @@ class RealRunner(_StepRecorder):
 
     def wait(self, what: str, ready: Callable[[], bool], timeout_s: float, interval_s: float = 2.0) -> None:
         """Polls `ready` until it is true; gives up after `timeout_s` naming what did not happen."""
-        self._record(Step("wait", what))
+        self._record(Step("wait", what, timeout_s))
         deadline = time.monotonic() + timeout_s
         while True:
             if ready():
@@ -174,8 +182,10 @@ class DryRunRunner(_StepRecorder):
         check: bool = True,
         timeout_s: float = 120.0,
         quiet: bool = False,
+        record: bool = True,
     ) -> CommandResult:
-        self._record(Step("run", render_argv(argv, stdin_label if stdin is not None else None)))
+        if record:
+            self._record(Step("run", render_argv(argv, stdin_label if stdin is not None else None)))
         if self._responder is not None:
             canned = self._responder(argv)
             if canned is not None:
@@ -185,4 +195,4 @@ class DryRunRunner(_StepRecorder):
         return CommandResult(0, "")
 
     def wait(self, what: str, ready: Callable[[], bool], timeout_s: float, interval_s: float = 2.0) -> None:
-        self._record(Step("wait", what))
+        self._record(Step("wait", what, timeout_s))

@@ -4,23 +4,36 @@ One control-plane node (never faulted; it carries the host port mappings) and th
 labelled zone-a/b/c. Zone faults act on the workers' containers: `docker stop`/`start` for an
 outage, `docker network disconnect`/`connect kind` for a partition. The kubeconfig lives in the
 run directory, so the user's own kubeconfig is never touched.
+
+A partitioned node is reconnected with the addresses it had (`--ip`/`--ip6`): kind fixes a changed
+node IP only when the container starts (its entrypoint rewrites the kubelet's flags), not on a live
+reconnect, so a node that came back on another address would stay NotReady. The addresses are
+checked after the reconnect, and the zone's nodes must be Ready again before the cell ends.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.errors import HarnessError
+from harness.errors import DeployError, HarnessError
 from harness.manifests import dump_yaml
 from harness.manifests.common import ZONE_LABEL
 from harness.manifests.kind_config import kind_config, worker_container_names
-from harness.platforms.base import Check, Deployment
+from harness.platforms.base import ZONES, Check, Deployment
 from harness.platforms.commands import Runner
-from harness.platforms.kubernetes import ClusterSettings, KubernetesPlatform, nodes_in_zone
+from harness.platforms.kubernetes import (
+    CLUSTER_NODES_READY_TIMEOUT_S,
+    ClusterSettings,
+    KubernetesPlatform,
+    nodes_in_zone,
+    ready_nodes,
+)
 from harness.platforms.tools import (
     KIND_NODE_IMAGE,
+    KUBEBLOCKS_VERSION,
     KUBERNETES_VERSION,
     PINS,
     TOOLS_DIR,
@@ -31,6 +44,23 @@ from harness.procs import ProcessRegistry
 
 KIND_NETWORK = "kind"  # kind's fixed Docker network name
 CREATE_WAIT = "180s"  # control plane Ready on a 2-core laptop
+
+
+def network_addresses(inspect_json: str, network: str = KIND_NETWORK) -> tuple[str, str]:
+    """(IPv4, IPv6) of a container on `network`, from `docker inspect --format '{{json .NetworkSettings.Networks}}'`."""
+    try:
+        nets = json.loads(inspect_json or "{}") or {}
+    except ValueError:
+        return "", ""
+    net = nets.get(network) or {}
+    return net.get("IPAddress") or "", net.get("GlobalIPv6Address") or ""
+
+
+def ip_not_accepted(stderr: str) -> bool:
+    """Docker refuses `--ip` on a network without a user-configured subnet for that family
+    (kind configures only its IPv6 subnet; whether IPv4 `--ip` is accepted depends on the engine)."""
+    text = stderr.lower()
+    return "user specified ip address is supported only" in text or "user configured subnets" in text
 
 
 @dataclass(frozen=True)
@@ -44,6 +74,8 @@ class KindSettings:
 
 class KindPlatform(KubernetesPlatform):
     name = "kind"
+    creates_cluster = True
+    supports_partition = True
 
     def __init__(
         self,
@@ -56,13 +88,11 @@ class KindPlatform(KubernetesPlatform):
     ):
         self.kind_settings = settings or KindSettings()
         kubeconfig = str(Path(run_dir).resolve() / "kubeconfig")
-        base = self.kind_settings.extra
-        cluster = ClusterSettings(
+        cluster = replace(
+            self.kind_settings.extra,
             kubeconfig=kubeconfig,
             context=f"kind-{self.kind_settings.cluster_name}",
-            namespace_prefix=base.namespace_prefix,
-            kubeblocks_version=base.kubeblocks_version,
-            install_kubeblocks=True,
+            install_kubeblocks=True,  # the cluster is this run's own
             node_address="127.0.0.1",  # extraPortMappings listen on the host's loopback only
             tools_dir=self.kind_settings.tools_dir,
         )
@@ -84,6 +114,16 @@ class KindPlatform(KubernetesPlatform):
         self.create_cluster()
         self.install_kubeblocks()
         self._ready = True
+
+    def install_kubeblocks(self) -> None:
+        """The cluster is this run's own: KubeBlocks at the pinned version, its addons Enabled (the
+        chart installs them), their ClusterDefinitions Available."""
+        self.install_pinned_kubeblocks()
+        self.wait_addons_enabled()
+        self.wait_cluster_definitions()
+
+    def kubernetes_minor(self) -> int | None:
+        return int(KUBERNETES_VERSION.split(".")[1])  # the pinned node image
 
     def kind(self, *args: str, **kw) -> object:
         return self.runner.run([self._tool("kind"), *args], **kw)
@@ -112,14 +152,16 @@ class KindPlatform(KubernetesPlatform):
         )  # fmt: skip
         self._created = True
         self.runner.wait(
-            f"3 worker nodes Ready with {ZONE_LABEL} zone-a/b/c",
+            f"3 worker nodes Ready (condition Ready=True) with {ZONE_LABEL} zone-a/b/c, and the control plane",
             self._zones_ready,
-            300,
+            CLUSTER_NODES_READY_TIMEOUT_S,
         )
 
     def _zones_ready(self) -> bool:
         nodes = self.kubectl("get", "nodes", "-o", "json", check=False).stdout
-        return all(nodes_in_zone(nodes, z) for z in ("zone-a", "zone-b", "zone-c"))
+        ready = ready_nodes(nodes)
+        zoned = [nodes_in_zone(nodes, z) for z in ZONES]
+        return bool(ready) and all(ready.values()) and all(zoned)
 
     def close(self) -> None:
         """Deletes the cluster this run created (unless `keep_cluster`)."""
@@ -153,20 +195,64 @@ class KindPlatform(KubernetesPlatform):
                 self.runner.run(["docker", "start", *nodes], timeout_s=120)
 
             return undo
+        before = {node: self.node_addresses(node) for node in nodes}
         for node in nodes:
             self.runner.run(["docker", "network", "disconnect", KIND_NETWORK, node], timeout_s=60)
 
         def reconnect() -> None:
             for node in nodes:
-                self.runner.run(["docker", "network", "connect", KIND_NETWORK, node], timeout_s=60)
+                self.reconnect(node, *before[node])
 
         return reconnect
+
+    def node_addresses(self, node: str) -> tuple[str, str]:
+        """The node container's (IPv4, IPv6) on the kind network; placeholders in a dry-run plan."""
+        r = self.runner.run(["docker", "inspect", "--format", "{{json .NetworkSettings.Networks}}", node],
+                            timeout_s=30, check=not self._is_plan())
+        v4, v6 = network_addresses(r.stdout)
+        if self._is_plan():
+            return v4 or "<IPv4 read above>", v6 or "<IPv6 read above>"
+        if not v4 and not v6:
+            raise DeployError(f"docker inspect {node}: no address on the {KIND_NETWORK} network")
+        return v4, v6
+
+    def reconnect(self, node: str, v4: str, v6: str) -> None:
+        """Back on the kind network at the same addresses, and checked to be so."""
+        pinned = (["--ip", v4] if v4 else []) + (["--ip6", v6] if v6 else [])
+        r = self.runner.run(["docker", "network", "connect", *pinned, KIND_NETWORK, node], timeout_s=60, check=False)
+        if r.returncode != 0:
+            if not ip_not_accepted(r.stderr):
+                raise DeployError(f"docker network connect {KIND_NETWORK} {node} failed with exit {r.returncode}: "
+                                  f"{r.stderr.strip()[-300:]}")
+            self.runner.note(f"docker refused --ip on the {KIND_NETWORK} network ({r.stderr.strip()[-120:]}); "
+                             "reconnecting without it, then checking the addresses")
+            self.runner.run(["docker", "network", "connect", KIND_NETWORK, node], timeout_s=60)
+        if self._is_plan():
+            self.runner.note(f"then: {node}'s addresses must be {v4} / {v6} again (docker inspect)")
+            self.node_addresses(node)
+            return
+        got = self.node_addresses(node)
+        if got != (v4, v6):
+            raise DeployError(
+                f"{node} came back on the {KIND_NETWORK} network as {got[0] or '-'} / {got[1] or '-'} instead of "
+                f"{v4 or '-'} / {v6 or '-'}: kind rewrites a node's kubelet address only at container start, so "
+                "this node would stay unreachable; delete the cluster (`harness cleanup`) and run again"
+            )
 
 
 def preflight(tools_dir: Path = TOOLS_DIR) -> list[Check]:
     """What `harness doctor --platform kind` reports: the Docker engine first, then the tools."""
     checks = [docker_engine_check()]
     checks += [tool_check(name, tools_dir) for name in ("kind", "kubectl", "helm")]
+    checks.append(
+        Check(
+            "kubeblocks",
+            True,
+            KUBEBLOCKS_VERSION,
+            f"installed by each run into its own cluster: the v{KUBEBLOCKS_VERSION} CRDs, then the chart",
+            required=False,
+        )
+    )
     checks.append(
         Check(
             "kind node image",

@@ -10,16 +10,19 @@ is not needed: kubectl is the one client, which keeps dry-run and real runs the 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
+import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from harness.errors import CellNotApplicable, DeployError, HarnessError
 from harness.manifests import dump_yaml, kubeblocks, statefulset
@@ -32,6 +35,7 @@ from harness.manifests.common import (
     ROLE_LABEL,
     SERVER_PORTS,
     ZONE_LABEL,
+    client_service,
     cluster_name,
     data_component,
     namespace_for,
@@ -53,8 +57,10 @@ from harness.platforms.tools import (
     KUBEBLOCKS_HELM_REPO,
     KUBEBLOCKS_VERSION,
     PINS,
+    SNAPSHOT_CRDS,
     TOOLS_DIR,
     ensure_tool,
+    fetch_verified,
     find_tool,
     tool_check,
 )
@@ -62,10 +68,25 @@ from harness.platforms.tools import (
 KB_NAMESPACE = "kb-system"
 ADDONS = {"mysql": "mysql", "redis": "redis", "mongodb": "mongodb"}
 USERS = {"mysql": "root", "redis": None, "mongodb": "root"}
+KUBEBLOCKS_SELECTOR = "app.kubernetes.io/name=kubeblocks,app.kubernetes.io/component=apps"  # the chart's operator Deployment
+ROLE_SNAPSHOT_ANNOTATION = "apps.kubeblocks.io/last-role-snapshot-version"  # the role event's time, in µs
 # Named time budgets, each with its reason.
 HELM_INSTALL_TIMEOUT_S = 900.0  # pulls the operator images on a fresh cluster
 ADDON_ENABLED_TIMEOUT_S = 600.0  # the chart installs nine addons one after another
 TEARDOWN_TIMEOUT_S = 300.0  # PVC finalizers of local-path volumes
+# A first deploy pulls mysql 8.0.44 plus the syncer, xtrabackup and init images on each of three
+# nodes, or redis-stack plus dbctl with `minReadySeconds: 10` per pod (addons/redis cmpd-redis.yaml):
+# minutes, not the 120 s that suit local processes. Shorter settings are raised to this on kind/k8s.
+K8S_MIN_READY_TIMEOUT_S = 600.0
+# A node back from `docker start` / `network connect`: kubelet re-registers, then the node
+# controller marks it Ready; the next cell must not start on a NotReady zone.
+NODE_READY_TIMEOUT_S = 300.0
+CLUSTER_NODES_READY_TIMEOUT_S = 300.0  # a fresh kind cluster's workers (CNI up on each)
+# During a fault the client Service's EndpointSlices and the pods' role labels are polled this often:
+# the resolution of the time-to-endpoint-removal and of a role change seen on a label.
+WATCH_INTERVAL_S = 1.0
+ROLE_EVENT_CLOCK_SKEW_S = 5.0  # a role event stamped this far after we saw its label is not believed
+SLOW_PULL_S = 30.0  # image pulls at least this long are named after a deploy
 
 
 @dataclass(frozen=True)
@@ -76,9 +97,24 @@ class ClusterSettings:
     context: str | None = None
     namespace_prefix: str = NAMESPACE_PREFIX
     kubeblocks_version: str = KUBEBLOCKS_VERSION
-    install_kubeblocks: bool = True  # k8s: install when the CRDs are absent
+    # k8s: an installed KubeBlocks of another version is refused unless this is set (`--install-kubeblocks`),
+    # which moves it to the pinned version; one of the pinned version is used as it is; none is installed.
+    install_kubeblocks: bool = False
+    # A backup scenario needs KubeBlocks' data-protection controller, which watches VolumeSnapshots:
+    # then the pinned snapshot CRDs are applied first. Without one (none exists yet) the controller is
+    # switched off (`dataProtection.enabled=false`), so it cannot crash-loop for want of those CRDs.
+    data_protection: bool = False
     node_address: str | None = None  # k8s: where NodePorts are reached (default: first node's InternalIP)
     tools_dir: Path = TOOLS_DIR
+
+
+class SeenPrimary(NamedTuple):
+    """A primary the harness saw on the role label: since when (the role event's own time when the pod
+    carries it, else when the harness saw the label) and how that time was known."""
+
+    at_wall: float
+    pod: str
+    source: str
 
 
 @dataclass
@@ -89,8 +125,11 @@ class K8sHandle:
     engine: str
     mode: str
     service_version: str | None
-    primary_seen: list[tuple[float, str]] = field(default_factory=list)  # (wall, pod) on change
+    primary_seen: list[SeenPrimary] = field(default_factory=list)  # on change
     injections: list[K8sInjection] = field(default_factory=list)
+    watch: FaultWatch | None = None  # the last fault's EndpointSlice / role watch
+    settle_zones: list[str] = field(default_factory=list)  # zones whose nodes must be Ready before teardown ends
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 class K8sInjection:
@@ -123,6 +162,119 @@ class K8sInjection:
     @property
     def recovered(self) -> bool:
         return self._recovered
+
+
+class FaultWatch:
+    """From just before a fault until its evidence is read: the client Service's EndpointSlices and the
+    deployment's role labels, sampled every `interval_s` on a background thread.
+
+    A node that is stopped or disconnected keeps its pods Ready, and a dead primary keeps its role
+    label (KubeBlocks changes a label only from that pod's own probe events), until the node
+    controller marks the node NotReady after `node-monitor-grace-period`. Meanwhile the Service sends
+    part of the new connections to a dead address: this is what OpenIM would see, so it is recorded,
+    not masked. Polls after the first are not echoed to the step log (one a second would drown it).
+    """
+
+    def __init__(self, platform: KubernetesPlatform, dep: Deployment, hit: tuple[str, ...], interval_s: float):
+        self.platform = platform
+        self.dep = dep
+        self.hit = hit
+        self.interval_s = interval_s
+        self.service = client_service(dep.engine, dep.mode)
+        self.injected_at_wall: float | None = None
+        self.timeline: list[tuple[float, list[dict[str, Any]]]] = []  # (wall, endpoints) on change
+        self.polls = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.last_wall: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def sample(self, record: bool = True) -> None:
+        """One poll of the EndpointSlices and the role labels (also what the dry run prints)."""
+        h: K8sHandle = self.dep.handle
+        wall = self.platform.clock()
+        r = self.platform.kubectl(
+            "get", "endpointslices", "-n", h.namespace, "-l", f"kubernetes.io/service-name={self.service}",
+            "-o", "json", check=False, record=record,
+        )  # fmt: skip
+        endpoints = parse_endpoint_slices(r.stdout) if r.returncode == 0 else None
+        with self._lock:
+            self.polls += 1
+            self.last_wall = wall
+            if endpoints is None:
+                self.errors += 1
+                self.last_error = (r.stderr or "").strip()[-200:] or f"exit {r.returncode}"
+            elif not self.timeline or self.timeline[-1][1] != endpoints:
+                self.timeline.append((wall, endpoints))
+        if self.dep.mode == "kubeblocks":
+            self.platform.observe_roles(self.dep, record=record)
+
+    def start(self) -> None:
+        if self.interval_s <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name=f"fault-watch-{self.dep.id}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.sample(record=False)
+            except Exception as e:  # noqa: BLE001 - evidence is best effort; the next poll retries
+                with self._lock:
+                    self.errors += 1
+                    self.last_error = f"{type(e).__name__}: {e}"[:200]
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def evidence(self, grace_s: float | None, grace_source: str) -> dict[str, Any]:
+        """The record for results.json: every change of the endpoints, and when the fault's pods left them."""
+        with self._lock:
+            timeline = list(self.timeline)
+            polls, errors, last = self.polls, self.errors, self.last_wall
+        t0 = self.injected_at_wall if self.injected_at_wall is not None else (timeline[0][0] if timeline else 0.0)
+        before = [w for w in timeline if w[0] <= t0]
+        at_injection = before[-1][1] if before else (timeline[0][1] if timeline else [])
+        ready_then = sorted({e["pod"] for e in at_injection if e["ready"]})
+        hit = [p for p in ready_then if p in self.hit]
+        removed: dict[str, float | None] = {}
+        for pod in hit:
+            gone = next((w for w, eps in timeline if w > t0 and not any(e["pod"] == pod and e["ready"] for e in eps)), None)
+            removed[pod] = None if gone is None else round(gone - t0, 3)
+        most, multiple_s = 0, 0.0
+        for i, (w, eps) in enumerate(timeline):
+            n = sum(e["ready"] for e in eps)
+            most = max(most, n)
+            if n > 1 and w >= t0:
+                end = timeline[i + 1][0] if i + 1 < len(timeline) else (last or w)
+                multiple_s += max(0.0, end - w)
+        times = [t for t in removed.values() if t is not None]
+        return {
+            "service": self.service,
+            "source": f"EndpointSlices kubernetes.io/service-name={self.service}, polled every {self.interval_s:g} s "
+                      "from just before the fault until the cell's read-back",
+            "node_monitor_grace_period_s": grace_s,
+            "grace_period_source": grace_source,
+            "ready_at_injection": ready_then,
+            "hit": hit,
+            "removed_after_s": removed,
+            "endpoint_removal_s": max(times) if times and len(times) == len(removed) else None,
+            "max_ready_endpoints": most,
+            "multiple_ready_s": round(multiple_s, 3),
+            "watched_s": None if last is None else round(last - t0, 3),
+            "polls": polls,
+            "poll_errors": errors,
+            "last_poll_error": self.last_error,
+            "timeline": [{"after_injection_s": round(w - t0, 3), "endpoints": eps} for w, eps in timeline],
+        }
 
 
 # -- pure parsing (tested against fake cluster output) ---------------------------------------
@@ -222,8 +374,268 @@ def parse_switch_master(log_text: str) -> list[tuple[float, str]]:
 def _rfc3339_to_unix(stamp: str) -> float:
     s = stamp.rstrip("Z")
     main, _, frac = s.partition(".")
-    base = datetime.fromisoformat(main + "+00:00").timestamp()
+    offset = "+00:00"
+    for sign in ("+", "-"):  # an explicit offset after the seconds (`...05.123+08:00`)
+        head, sep, tail = frac.rpartition(sign) if frac else main[19:].rpartition(sign)
+        if sep and ":" in tail:
+            offset = sign + tail
+            if frac:
+                frac = head
+            else:
+                main = main[:19]
+            break
+    base = datetime.fromisoformat(main + offset).timestamp()
     return base + (float("0." + frac) if frac else 0.0)
+
+
+def sentinel_pod_name(address: str, by_ip: dict[str, str]) -> str:
+    """The pod a Sentinel names: by IP, or by the FQDN KubeBlocks' redis addon announces
+    (`resolve-hostnames yes`, `announce-hostnames yes`): `<pod>.<headless service>.<ns>.svc...`."""
+    if address in by_ip:
+        return by_ip[address]
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return address.split(".", 1)[0]
+    return address
+
+
+def ready_nodes(nodes_json: str) -> dict[str, bool]:
+    """node name -> its Ready condition is True, from `kubectl get nodes -o json`."""
+    data = json.loads(nodes_json or '{"items": []}')
+    return {
+        n["metadata"]["name"]: any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", [])
+        )
+        for n in data.get("items", [])
+    }
+
+
+def zone_ready(nodes_json: str, zone: str) -> bool:
+    """Every node of `zone` is Ready (and the zone has one)."""
+    ready = ready_nodes(nodes_json)
+    nodes = nodes_in_zone(nodes_json, zone)
+    return bool(nodes) and all(ready.get(n) for n in nodes)
+
+
+def role_event_wall(value: str | None) -> float | None:
+    """`apps.kubeblocks.io/last-role-snapshot-version` as unix seconds.
+
+    KubeBlocks 1.0 writes the role event's time in microseconds (`strconv.FormatInt(EventTime.UnixMicro())`);
+    older releases wrote RFC 3339. Anything else (a snapshot version that is no time) is None."""
+    if not value:
+        return None
+    v = value.strip()
+    if v.isdigit():
+        n = int(v)
+        for scale in (1e6, 1e3, 1.0):  # µs, ms, s: the first that lands after 2001-09-09
+            if n / scale >= 1e9:
+                t = n / scale
+                return t if t < 4e9 else None
+        return None
+    try:
+        return _rfc3339_to_unix(v)
+    except ValueError:
+        return None
+
+
+def labelled_primaries(pods_json: str, component: str) -> dict[str, float | None]:
+    """pod -> its role event time, for every live pod of `component` labelled primary."""
+    data = json.loads(pods_json or '{"items": []}')
+    out: dict[str, float | None] = {}
+    for p in data.get("items", []):
+        meta = p.get("metadata", {})
+        labels = meta.get("labels", {})
+        if labels.get(COMPONENT_LABEL) != component or labels.get(ROLE_LABEL) != "primary" or meta.get("deletionTimestamp"):
+            continue
+        out[meta["name"]] = role_event_wall((meta.get("annotations") or {}).get(ROLE_SNAPSHOT_ANNOTATION))
+    return out
+
+
+def next_primary(seen: list[SeenPrimary], labelled: dict[str, float | None], observed_at: float) -> SeenPrimary | None:
+    """The primary change `labelled` shows after `seen`, or None.
+
+    The old primary may keep its label after it died (KubeBlocks relabels a pod only from that pod's
+    own role probe): with two pods labelled, the new one is the other, newest by its role event; the
+    stale label of the old one is never read as a change back."""
+    last = seen[-1] if seen else None
+    if last is not None and last.pod in labelled:
+        new = [n for n in labelled if n != last.pod and (labelled[n] or 0.0) > last.at_wall]
+    else:
+        new = list(labelled)
+    if not new:
+        return None
+    pick = max(new, key=lambda n: labelled[n] or 0.0)
+    event = labelled[pick]
+    after = last.at_wall if last else float("-inf")
+    if event is not None and after <= event <= observed_at + ROLE_EVENT_CLOCK_SKEW_S:
+        at, source = event, f"{ROLE_LABEL} label, role event time"
+    else:
+        at, source = observed_at, f"{ROLE_LABEL} label seen by polling"
+    if len(labelled) > 1:
+        source += f" ({len(labelled)} pods labelled primary)"
+    return SeenPrimary(at, pick, source)
+
+
+def parse_endpoint_slices(slices_json: str) -> list[dict[str, Any]]:
+    """Every endpoint of the EndpointSlices (`kubectl get endpointslices -o json`), by pod."""
+    data = json.loads(slices_json or '{"items": []}')
+    out = []
+    for sl in data.get("items", []):
+        for ep in sl.get("endpoints") or []:
+            cond = ep.get("conditions") or {}
+            ready = cond.get("ready")
+            out.append({
+                "pod": (ep.get("targetRef") or {}).get("name", ""),
+                "ip": ",".join(ep.get("addresses") or []),
+                "ready": True if ready is None else bool(ready),  # nil means ready (the API's own rule)
+                "serving": cond.get("serving"),
+                "terminating": cond.get("terminating"),
+                "node": ep.get("nodeName"),
+            })
+    return sorted(out, key=lambda e: (e["pod"], e["ip"]))
+
+
+_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|us|µs|ns|m|s)")
+_GO_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_go_duration(text: str) -> float | None:
+    """Seconds of a Go duration (`50s`, `1m0s`, `2m3.5s`, `850ms`), None when it is not one."""
+    t = text.strip()
+    parts = _GO_DURATION.findall(t)
+    if not parts or "".join(n + u for n, u in parts) != t:
+        return None
+    return sum(float(n) * _GO_UNITS[u] for n, u in parts)
+
+
+def controller_manager_flag(pods_json: str, flag: str) -> tuple[bool, str | None]:
+    """(kube-controller-manager visible?, the value of `flag` in its command line or None)."""
+    data = json.loads(pods_json or '{"items": []}')
+    pods = data.get("items", [])
+    for p in pods:
+        for c in p.get("spec", {}).get("containers", []):
+            argv = list(c.get("command") or []) + list(c.get("args") or [])
+            for i, arg in enumerate(argv):
+                if arg.startswith(flag + "="):
+                    return True, arg.split("=", 1)[1]
+                if arg == flag and i + 1 < len(argv):
+                    return True, argv[i + 1]
+    return bool(pods), None
+
+
+def default_node_monitor_grace_s(minor: int | None) -> float:
+    """kube-controller-manager's default `--node-monitor-grace-period`: 50 s since Kubernetes 1.32, 40 s before."""
+    return 50.0 if minor is None or minor >= 32 else 40.0
+
+
+def kubeblocks_version_of(deployments_json: str) -> str | None:
+    """The installed KubeBlocks version, from its operator Deployment (`app.kubernetes.io/version`,
+    else the image tag), or None when there is none."""
+    data = json.loads(deployments_json or '{"items": []}')
+    for d in data.get("items", []):
+        version = d.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/version")
+        if version:
+            return version.lstrip("v")
+        for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
+            image = c.get("image", "")
+            tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
+            if tag:
+                return tag.lstrip("v")
+    return None
+
+
+def kubeblocks_decision(found: str | None, pinned: str, install: bool) -> tuple[str, str]:
+    """("use" | "install" | "refuse", why) for a cluster holding KubeBlocks `found` (None: none)."""
+    if found is None:
+        return "install", f"no KubeBlocks in this cluster: installing the pinned {pinned}"
+    if found == pinned:
+        return "use", f"KubeBlocks {found} is installed: used as it is (nothing re-applied)"
+    if install:
+        return "install", f"KubeBlocks {found} is installed: moving it to {pinned} (--install-kubeblocks)"
+    return "refuse", (
+        f"KubeBlocks {found} is installed in this cluster and the harness pins {pinned}; it does not upgrade or "
+        f"downgrade an operator it did not install: pass --install-kubeblocks to move it to {pinned}, or use a "
+        f"cluster with KubeBlocks {pinned} (or none)"
+    )
+
+
+@dataclass(frozen=True)
+class ImagePull:
+    image: str
+    state: str  # "pulled" | "present" | "pulling" | "failed"
+    seconds: float | None  # pulled: how long; pulling: for how long so far
+
+
+_PULLED = re.compile(r'Successfully pulled image "([^"]+)" in ([0-9a-zµ.]+)')
+_IMAGE = re.compile(r'image "([^"]+)"')
+
+
+def image_pulls(events_json: str, now_wall: float) -> list[ImagePull]:
+    """What the kubelets said about image pulls (`kubectl get events -o json`), slowest first."""
+    data = json.loads(events_json or '{"items": []}')
+    pulled: dict[str, float] = {}
+    present: set[str] = set()
+    started: dict[str, float] = {}
+    failed: set[str] = set()
+    for ev in data.get("items", []):
+        reason, msg = ev.get("reason", ""), ev.get("message", "")
+        m = _IMAGE.search(msg)
+        if not m:
+            continue
+        image = m.group(1)
+        if reason == "Pulled":
+            pm = _PULLED.search(msg)
+            if pm:
+                secs = parse_go_duration(pm.group(2))
+                pulled[image] = max(pulled.get(image, 0.0), secs or 0.0)
+            else:
+                present.add(image)  # "already present on machine"
+        elif reason == "Pulling":
+            stamp = ev.get("firstTimestamp") or ev.get("eventTime") or ev.get("lastTimestamp")
+            try:
+                at = _rfc3339_to_unix(stamp) if stamp else now_wall
+            except ValueError:
+                at = now_wall
+            started[image] = min(started.get(image, at), at)
+        elif reason in ("Failed", "BackOff", "ErrImagePull") and "pull" in msg.lower():
+            failed.add(image)
+    out = [ImagePull(i, "pulled", s) for i, s in pulled.items()]
+    out += [ImagePull(i, "failed", None) for i in failed - set(pulled)]
+    out += [ImagePull(i, "pulling", max(0.0, now_wall - t)) for i, t in started.items() if i not in pulled and i not in failed]
+    out += [ImagePull(i, "present", 0.0) for i in present - set(pulled) - failed - set(started)]
+    return sorted(out, key=lambda p: (p.state != "failed", -(p.seconds or 0.0), p.image))
+
+
+def describe_pulls(pulls: list[ImagePull], limit: int = 5) -> str:
+    words = {"pulled": "pulled in {s:.0f} s", "pulling": "still pulling after {s:.0f} s",
+             "failed": "failed to pull", "present": "already present"}
+    return "; ".join(f"{p.image} " + words[p.state].format(s=p.seconds or 0.0) for p in pulls[:limit])
+
+
+def endpoint_evidence_summary(ev: dict[str, Any], rto_s: float | None) -> str | None:
+    """One sentence for the report: how long the Service kept sending new connections to the dead
+    primary, next to when clients resumed writing. None when the fault hit no endpoint."""
+    hit = ev.get("hit") or []
+    if not hit:
+        return None
+    grace = ev.get("node_monitor_grace_period_s")
+    grace_txt = f"; node-monitor-grace-period {grace:g} s" if isinstance(grace, int | float) else ""
+    removal = ev.get("endpoint_removal_s")
+    svc = ev.get("service", "the Service")
+    if removal is None:
+        watched = ev.get("watched_s")
+        txt = (f"service {svc} still listed {', '.join(hit)} as a ready endpoint when the watch ended"
+               + (f", {watched:.0f} s after injection" if isinstance(watched, int | float) else ""))
+    else:
+        txt = f"service {svc} kept {', '.join(hit)} as a ready endpoint until {removal:.1f} s after injection"
+    most = ev.get("max_ready_endpoints")
+    if isinstance(most, int) and most > 1:
+        txt += f" ({most} ready endpoints at once for {ev.get('multiple_ready_s', 0):.0f} s)"
+    txt += grace_txt
+    if rto_s is not None:
+        txt += f"; clients resumed writing {rto_s:.1f} s after injection"
+    return txt + "."
 
 
 # -- the platform ------------------------------------------------------------------------------
@@ -233,6 +645,7 @@ class KubernetesPlatform:
     """Deploys on an existing cluster; `kind` subclasses it and adds cluster creation + docker faults."""
 
     name = "k8s"
+    creates_cluster = False  # kind: the cluster (and so its KubeBlocks) is this run's own
 
     def __init__(
         self,
@@ -250,6 +663,10 @@ class KubernetesPlatform:
         self.settings = settings or ClusterSettings()
         self._ready = False
         self._tools: dict[str, str] = {}
+        self.clock: Callable[[], float] = time.time  # wall clock of the evidence (tests pin it)
+        self.watch_interval_s = WATCH_INTERVAL_S  # <= 0: no background watch (samples on demand only)
+        self.kubeblocks_found: str | None = None  # the KubeBlocks version the cluster had before setup
+        self._grace: tuple[float | None, str] | None = None
 
     # -- commands ---------------------------------------------------------------------------
     def _tool(self, name: str) -> str:
@@ -308,19 +725,67 @@ class KubernetesPlatform:
             self._tool(name)
 
     def install_kubeblocks(self) -> None:
+        """k8s: an installed KubeBlocks is used as it is when it is the pinned version, refused when it
+        is another (unless `install_kubeblocks`), installed when absent. Then the engines'
+        ClusterDefinitions must be Available (a manual `helm install kb-addon-mysql` creates no Addon CR)."""
+        pinned = self.settings.kubeblocks_version
+        self.kubeblocks_found = self.installed_kubeblocks()
+        action, why = kubeblocks_decision(self.kubeblocks_found, pinned, self.settings.install_kubeblocks)
+        if self._is_plan():
+            why += " (dry run: the installed version is read at run time; shown as if there were none)"
+        self.runner.note(why)
+        if action == "refuse":
+            raise HarnessError(why)
+        if action == "install":
+            self.install_pinned_kubeblocks()
+        self.wait_cluster_definitions()
+
+    def installed_kubeblocks(self) -> str | None:
+        """The version of the KubeBlocks operator running in the cluster, None when there is none."""
+        r = self.kubectl("get", "deployments", "-A", "-l", KUBEBLOCKS_SELECTOR, "-o", "json", check=False)
+        return kubeblocks_version_of(r.stdout) if r.returncode == 0 else None
+
+    def install_pinned_kubeblocks(self) -> None:
+        """The v<pinned> CRDs (server-side), then the chart at the same version; the data-protection
+        controller only with the snapshot CRDs it watches (see `ClusterSettings.data_protection`)."""
         version = self.settings.kubeblocks_version
-        if not self.runner.dry_run and not self.settings.install_kubeblocks:
-            return
         self.runner.note(f"KubeBlocks {version}: CRDs first, then the Helm chart at the same version")
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", KUBEBLOCKS_CRDS_URL.replace(KUBEBLOCKS_VERSION, version), timeout_s=300)
+        values: list[str] = []
+        if self.settings.data_protection:
+            self.apply_snapshot_crds()
+        else:
+            self.runner.note(
+                "no backup scenario selected: dataProtection.enabled=false. KubeBlocks' backup controller watches "
+                "VolumeSnapshots, whose CRDs kubeblocks_crds.yaml does not contain, and can crash-loop without them"
+            )
+            values = ["--set", "dataProtection.enabled=false"]
         self.helm("repo", "add", "kubeblocks", KUBEBLOCKS_HELM_REPO, "--force-update", timeout_s=120)
         self.helm("repo", "update", "kubeblocks", timeout_s=120)
         self.helm(
             "upgrade", "--install", "kubeblocks", "kubeblocks/kubeblocks",
-            "--namespace", KB_NAMESPACE, "--create-namespace", "--version", version,
+            "--namespace", KB_NAMESPACE, "--create-namespace", "--version", version, *values,
             "--wait", "--timeout", f"{int(HELM_INSTALL_TIMEOUT_S)}s",
             timeout_s=HELM_INSTALL_TIMEOUT_S + 60,
         )  # fmt: skip
+
+    def apply_snapshot_crds(self) -> None:
+        """The VolumeSnapshot CRDs of KubeBlocks' v1.0.2 tree, sha256-checked, applied before the chart.
+        On an existing cluster that has them (a CSI snapshotter's own) they are left as they are."""
+        if not self.creates_cluster:
+            r = self.kubectl("get", "crd", "volumesnapshots.snapshot.storage.k8s.io", "-o", "name", check=False)
+            if r.returncode == 0 and r.stdout.strip():
+                self.runner.note("VolumeSnapshot CRDs present in the cluster: left as they are")
+                return
+        for url, sha in SNAPSHOT_CRDS:
+            name = url.rsplit("/", 1)[1]
+            text = "" if self.runner.dry_run else fetch_verified(url, sha, f"snapshot CRD {name}").decode()
+            self.kubectl(
+                "apply", "--server-side", "--force-conflicts", "-f", "-",
+                stdin=text, stdin_label=f"{name} (from {url}, sha256 {sha[:12]}... checked)", timeout_s=120,
+            )  # fmt: skip
+
+    def wait_addons_enabled(self) -> None:
         for addon in ADDONS.values():
             self.runner.wait(
                 f"addon {addon} status.phase=Enabled",
@@ -328,8 +793,20 @@ class KubernetesPlatform:
                 ADDON_ENABLED_TIMEOUT_S,
             )
 
+    def wait_cluster_definitions(self) -> None:
+        for engine in ADDONS:
+            self.runner.wait(
+                f"clusterdefinition/{engine} status.phase=Available",
+                lambda e=engine: self._cluster_definition_phase(e) == "Available",
+                ADDON_ENABLED_TIMEOUT_S,
+            )
+
     def _addon_phase(self, addon: str) -> str:
         r = self.kubectl("get", f"addons.extensions.kubeblocks.io/{addon}", "-o", "jsonpath={.status.phase}", check=False)
+        return r.stdout.strip()
+
+    def _cluster_definition_phase(self, engine: str) -> str:
+        r = self.kubectl("get", f"clusterdefinitions.apps.kubeblocks.io/{engine}", "-o", "jsonpath={.status.phase}", check=False)
         return r.stdout.strip()
 
     # -- deploy -----------------------------------------------------------------------------
@@ -347,31 +824,47 @@ class KubernetesPlatform:
             topology=self._topology(engine, mode),
             handle=handle,
         )
+        timeout = max(spec.ready_timeout_s, K8S_MIN_READY_TIMEOUT_S)
         if mode == "kubeblocks":
             handle.service_version = self._service_version(engine)
             dep.version = handle.service_version
             self._apply(kubeblocks.manifests(engine, ns, spec, handle.service_version), ns)
             name = cluster_name(engine)
-            self.runner.wait(
-                f"cluster/{name} -n {ns} status.phase=Running",
-                lambda: self._cluster_phase(ns, name) == "Running",
-                spec.ready_timeout_s,
-            )
-            self.runner.wait(
-                f"exactly one pod {ROLE_LABEL}=primary in {ns} ({INSTANCE_LABEL}={name})",
-                lambda: sum(p.role == "primary" for p in self.pods(dep)) == 1,
-                spec.ready_timeout_s,
-            )
+            self._wait_deployed(ns, f"cluster/{name} -n {ns} status.phase=Running",
+                                lambda: self._cluster_phase(ns, name) == "Running", timeout)
+            self._wait_deployed(ns, f"exactly one pod {ROLE_LABEL}=primary in {ns} ({INSTANCE_LABEL}={name})",
+                                lambda: sum(p.role == "primary" for p in self.pods(dep)) == 1, timeout)
         else:
             password = "" if self.runner.dry_run else secrets.token_urlsafe(24)
             self._apply(statefulset.manifests(engine, ns, spec, password), ns)
             dep.version = statefulset.IMAGES[engine].split(":", 1)[1]
-            self.runner.wait(
-                f"statefulset/{engine} -n {ns} readyReplicas=1",
-                lambda: self._ready_replicas(ns, engine) == 1,
-                spec.ready_timeout_s,
-            )
+            # Ready = the readiness probe passed: the real server takes connections (not the image's init server)
+            self._wait_deployed(ns, f"statefulset/{engine} -n {ns} readyReplicas=1 (readiness probe passed)",
+                                lambda: self._ready_replicas(ns, engine) == 1, timeout)
+        self._note_slow_pulls(ns)
         return dep
+
+    def _wait_deployed(self, ns: str, what: str, ready: Callable[[], bool], timeout_s: float) -> None:
+        """A deploy wait; when it times out, the error says which image pulls were slow or failed."""
+        try:
+            self.runner.wait(what, ready, timeout_s)
+        except DeployError as e:
+            pulls = self._pulls(ns)
+            raise DeployError(f"{e}; image pulls in {ns}: {describe_pulls(pulls)}" if pulls else str(e)) from e
+
+    def _pulls(self, ns: str) -> list[ImagePull]:
+        if self._is_plan():
+            return []
+        r = self.kubectl("get", "events", "-n", ns, "-o", "json", check=False)
+        try:
+            return image_pulls(r.stdout, self.clock()) if r.returncode == 0 else []
+        except (ValueError, KeyError, TypeError):
+            return []
+
+    def _note_slow_pulls(self, ns: str) -> None:
+        slow = [p for p in self._pulls(ns) if p.state != "present" and (p.seconds or 0.0) >= SLOW_PULL_S]
+        if slow:
+            self.runner.note(f"slow image pulls in {ns}: {describe_pulls(slow)}")
 
     @staticmethod
     def _topology(engine: str, mode: str) -> Topology:
@@ -468,10 +961,27 @@ class KubernetesPlatform:
         pods_json = self.kubectl("get", "pods", "-n", h.namespace, "-l", selector, "-o", "json").stdout
         nodes_json = self.kubectl("get", "nodes", "-o", "json").stdout
         pods = parse_pods(pods_json, node_zones(nodes_json), dep.engine, dep.mode)
-        primaries = [p.name for p in pods if p.role == "primary"]
-        if len(primaries) == 1 and (not h.primary_seen or h.primary_seen[-1][1] != primaries[0]):
-            h.primary_seen.append((time.time(), primaries[0]))
+        if dep.mode == "kubeblocks":
+            self._note_primaries(h, pods_json, dep.engine)
         return pods
+
+    def observe_roles(self, dep: Deployment, record: bool = True) -> None:
+        """Reads the role labels now and notes a primary change (the fault watch calls this every poll)."""
+        h: K8sHandle = dep.handle
+        if dep.mode != "kubeblocks" or self._is_plan():
+            return
+        r = self.kubectl("get", "pods", "-n", h.namespace, "-l", f"{INSTANCE_LABEL}={cluster_name(dep.engine)}",
+                         "-o", "json", check=False, record=record)
+        if r.returncode == 0:
+            self._note_primaries(h, r.stdout, dep.engine)
+
+    def _note_primaries(self, h: K8sHandle, pods_json: str, engine: str) -> None:
+        observed = self.clock()
+        labelled = labelled_primaries(pods_json, engine)
+        with h.lock:
+            seen = next_primary(h.primary_seen, labelled, observed)
+            if seen is not None:
+                h.primary_seen.append(seen)
 
     def _is_plan(self) -> bool:
         """A dry-run without a fake cluster behind it: assume the manifests' topology."""
@@ -489,19 +999,90 @@ class KubernetesPlatform:
                 self.runner.note(f"the StatefulSet's only pod {primary} is the primary")
         if fault.kind == "pod-kill":
             pod = pick_pod(pods, fault.target, dep.mode)
+            watch = self._watch(dep, (pod.name,))
             wall, mono = time.time(), time.monotonic_ns() // 1000
             self.kubectl("delete", "pod", pod.name, "-n", h.namespace, "--grace-period=0", "--force", "--wait=false")
             inj = K8sInjection(fault, (pod.name,), pod.zone, wall, mono, None)
         elif fault.kind in ("zone-outage", "zone-partition"):
             zone = fault.target if fault.target in ZONES else pick_pod(pods, fault.target, dep.mode).zone
             hit = tuple(p.name for p in pods if p.zone == zone)
+            if fault.kind == "zone-partition" and not self.supports_partition:
+                raise CellNotApplicable("zone-partition on k8s needs node-level network control (kind, or Chaos Mesh)")
+            watch = self._watch(dep, hit)
             wall, mono = time.time(), time.monotonic_ns() // 1000
             undo = self.zone_fault(dep, fault.kind, zone, hit)
             inj = K8sInjection(fault, hit, zone, wall, mono, undo)
+            with h.lock:
+                h.settle_zones.append(zone)
         else:
             raise CellNotApplicable(f"{fault.kind} is not implemented on {self.name} (needs Chaos Mesh)")
+        watch.injected_at_wall = wall
+        watch.start()
         h.injections.append(inj)
         return inj
+
+    supports_partition = False  # k8s: no node-level network control without Chaos Mesh
+
+    def _watch(self, dep: Deployment, hit: tuple[str, ...]) -> FaultWatch:
+        """A fresh fault watch with its first sample taken now, just before the fault."""
+        h: K8sHandle = dep.handle
+        if h.watch is not None:
+            h.watch.stop()
+        self.node_monitor_grace()  # read once, before the fault (the control plane answers now)
+        watch = FaultWatch(self, dep, hit, self.watch_interval_s)
+        watch.sample()
+        if self._is_plan():
+            self.runner.note(f"watch: {watch.service}'s EndpointSlices and the role labels every {self.watch_interval_s:g} s "
+                             "in the background until the cell's read-back (not echoed after this first poll)")
+        h.watch = watch
+        return watch
+
+    def endpoint_evidence(self, dep: Deployment) -> dict[str, Any] | None:
+        """Where the client Service sent new connections during the last fault: its EndpointSlices over
+        time, when the fault's pods left them, and the node-monitor-grace-period in effect. Stops the
+        fault's watch. None when no fault was injected."""
+        h: K8sHandle = dep.handle
+        watch = h.watch
+        if watch is None:
+            return None
+        watch.stop()
+        grace, source = self.node_monitor_grace()
+        return watch.evidence(grace, source)
+
+    def node_monitor_grace(self) -> tuple[float | None, str]:
+        """kube-controller-manager's `--node-monitor-grace-period` in effect (seconds, and how it is known):
+        how long a dead node's pods stay Ready, and a dead primary in its Service. Read once."""
+        if self._grace is not None:
+            return self._grace
+        r = self.kubectl("get", "pods", "-n", "kube-system", "-l", "component=kube-controller-manager", "-o", "json",
+                         check=False)
+        visible, value = controller_manager_flag(r.stdout if r.returncode == 0 else "", "--node-monitor-grace-period")
+        minor = self.kubernetes_minor()
+        default = default_node_monitor_grace_s(minor)
+        version = f"Kubernetes 1.{minor}" if minor is not None else "Kubernetes"
+        if value is not None and parse_go_duration(value) is not None:
+            self._grace = (parse_go_duration(value), f"kube-controller-manager flag --node-monitor-grace-period={value}")
+        elif visible:
+            self._grace = (default, f"{version} default (not set in kube-controller-manager's flags)")
+        elif self._is_plan():
+            self._grace = (default, f"{version} default, unless kube-controller-manager's flags set it: read at run time")
+        else:
+            self._grace = (default, f"{version} default assumed: kube-controller-manager is not visible "
+                                    "(a managed control plane?)")
+        if self._is_plan():
+            self.runner.note(f"node-monitor-grace-period: {self._grace[0]:g} s, the {self._grace[1]}; recorded with "
+                             "the endpoint evidence in results.json")
+        return self._grace
+
+    def kubernetes_minor(self) -> int | None:
+        """The API server's minor version (for the grace period's default)."""
+        r = self.kubectl("version", "-o", "json", check=False)
+        try:
+            minor = json.loads(r.stdout).get("serverVersion", {}).get("minor", "")
+        except ValueError:
+            return None
+        digits = re.match(r"\d+", str(minor))
+        return int(digits.group()) if digits else None
 
     def zone_fault(self, dep: Deployment, kind: str, zone: str, hit: tuple[str, ...]) -> Callable[[], None]:
         """k8s: a zone outage is cordon + force-delete of the deployment's pods there."""
@@ -532,17 +1113,41 @@ class KubernetesPlatform:
             ).stdout  # fmt: skip
             by_ip = {p.host: p.name for p in self.pods(dep) if p.host}
             seen: dict[tuple[int, str], RoleChange] = {}
-            for wall, ip in parse_switch_master(logs):
+            for wall, addr in parse_switch_master(logs):
                 # every Sentinel logs the same switch: keep one per second and primary
-                seen.setdefault((int(wall), ip), RoleChange(wall, by_ip.get(ip, ip), "sentinel +switch-master"))
+                pod = sentinel_pod_name(addr, by_ip)
+                seen.setdefault((int(wall), pod), RoleChange(wall, pod, "sentinel +switch-master"))
             return sorted(seen.values(), key=lambda c: c.at_wall)
-        return [RoleChange(w, pod, f"{ROLE_LABEL} label observed") for w, pod in h.primary_seen[1:]]
+        self.observe_roles(dep)  # a change after the watch's last poll
+        with h.lock:
+            return [RoleChange(s.at_wall, s.pod, s.source) for s in h.primary_seen[1:]]
 
     # -- teardown ---------------------------------------------------------------------------
     def teardown(self, dep: Deployment) -> None:
+        """Recovers what is still broken, waits until the faulted zones' nodes are Ready again (the
+        next cell must not start on a NotReady zone), then deletes the namespace; safe twice."""
         h: K8sHandle = dep.handle
-        for inj in h.injections:
-            inj.recover()
+        if h.watch is not None:
+            h.watch.stop()
+        try:
+            for inj in h.injections:
+                inj.recover()
+            with h.lock:
+                zones, h.settle_zones = list(dict.fromkeys(h.settle_zones)), []
+            for zone in zones:
+                self.wait_zone_ready(zone, NODE_READY_TIMEOUT_S)
+        finally:
+            self._delete(dep)
+
+    def wait_zone_ready(self, zone: str, timeout_s: float) -> None:
+        self.runner.wait(
+            f"nodes of {zone} Ready again ({ZONE_LABEL}={zone}, condition Ready=True)",
+            lambda: zone_ready(self.kubectl("get", "nodes", "-o", "json", check=False).stdout, zone),
+            timeout_s,
+        )
+
+    def _delete(self, dep: Deployment) -> None:
+        h: K8sHandle = dep.handle
         if dep.mode == "kubeblocks":
             self.kubectl(
                 "delete", f"clusters.apps.kubeblocks.io/{cluster_name(dep.engine)}", "-n", h.namespace,
@@ -585,16 +1190,63 @@ def cluster_check(kubectl: str, settings: ClusterSettings | None = None) -> Chec
     )
 
 
+def kubeblocks_check(kubectl: str, settings: ClusterSettings | None = None) -> Check:
+    """Which KubeBlocks the cluster runs, and whether a run may use it (a different version is refused
+    unless `install_kubeblocks`). Its version goes into results.json (`run.software.kubeblocks`)."""
+    settings = settings or ClusterSettings()
+    argv = [kubectl]
+    if settings.kubeconfig:
+        argv += ["--kubeconfig", settings.kubeconfig]
+    if settings.context:
+        argv += ["--context", settings.context]
+    argv += ["get", "deployments", "-A", "-l", KUBEBLOCKS_SELECTOR, "-o", "json", "--request-timeout=10s"]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return Check("kubeblocks", False, detail=f"cannot ask the cluster: {e}", required=False)
+    if proc.returncode != 0:
+        why = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
+        return Check("kubeblocks", False, detail=f"cannot list deployments: {why}", required=False)
+    try:
+        found = kubeblocks_version_of(proc.stdout)
+    except ValueError:
+        found = None
+    pinned = settings.kubeblocks_version
+    action, why = kubeblocks_decision(found, pinned, settings.install_kubeblocks)
+    if action == "refuse":
+        return Check("kubeblocks", False, found, why, fix=f"--install-kubeblocks (moves it to {pinned}), or another cluster")
+    return Check("kubeblocks", True, pinned if action == "install" else found, why, required=False)
+
+
 def preflight(settings: ClusterSettings | None = None) -> list[Check]:
-    """What `harness doctor --platform k8s` reports: tools, and a reachable cluster."""
+    """What `harness doctor --platform k8s` reports: tools, a reachable cluster, its KubeBlocks."""
     settings = settings or ClusterSettings()
     checks = [tool_check("kubectl", settings.tools_dir), tool_check("helm", settings.tools_dir)]
     kubectl = find_tool("kubectl", settings.tools_dir)
     if kubectl is None:
         checks.append(Check("kubernetes cluster", False, detail="cannot ask without kubectl", fix="install kubectl"))
     else:
-        checks.append(cluster_check(str(kubectl), settings))
+        cluster = cluster_check(str(kubectl), settings)
+        checks.append(cluster)
+        if cluster.ok:
+            checks.append(kubeblocks_check(str(kubectl), settings))
     return checks
+
+
+def k8s_platform_factory(install_kubeblocks: bool) -> Callable[..., Any]:
+    """The run loop's platform factory with this k8s setting (`--install-kubeblocks`); others unchanged."""
+    from harness.runloop import make_platform
+
+    def make(name: str, registry: Any, run_dir: Path, work_dir: Path) -> Any:
+        if name != "k8s":
+            return make_platform(name, registry, run_dir, work_dir)
+        from harness.platforms.commands import LogWriter
+
+        return KubernetesPlatform(RealRunner(echo=LogWriter()), run_dir,
+                                  ClusterSettings(install_kubeblocks=install_kubeblocks), registry=registry,
+                                  work_dir=work_dir)
+
+    return make
 
 
 # -- dry-run plan -------------------------------------------------------------------------------

@@ -31,6 +31,19 @@ TOOLS_DIR = REPO_ROOT / ".tools"
 KUBEBLOCKS_VERSION = "1.0.2"
 KUBEBLOCKS_CRDS_URL = f"https://github.com/apecloud/kubeblocks/releases/download/v{KUBEBLOCKS_VERSION}/kubeblocks_crds.yaml"
 KUBEBLOCKS_HELM_REPO = "https://apecloud.github.io/helm-charts"
+# The VolumeSnapshot CRDs KubeBlocks' backup controller watches: not in `kubeblocks_crds.yaml`
+# (a separate `snapshot.storage.k8s.yaml` release asset built from these three files). Pinned to
+# the files at the v1.0.2 tag's commit; each sha256 was computed from that commit's git blob.
+KUBEBLOCKS_COMMIT = "30c8209a0ff2c7b8b90eaf0625c29265bffd2cfe"  # tag v1.0.2
+SNAPSHOT_CRDS: tuple[tuple[str, str], ...] = tuple(
+    (f"https://raw.githubusercontent.com/apecloud/kubeblocks/{KUBEBLOCKS_COMMIT}/deploy/helm/crds/snapshot/"
+     f"snapshot.storage.k8s.io_{name}.yaml", sha)
+    for name, sha in (
+        ("volumesnapshotclasses", "6f71c7bdc603a7f61abe720b3eb707285ed78b56c73788830b2605e0d55736d4"),
+        ("volumesnapshotcontents", "67240abdcbfea256ba8e51cbce72c661d780b341065fab12a1123be4c58b109d"),
+        ("volumesnapshots", "7c47a75d1c0f49a6d8fdb6e3853e9af58f8ab6eb110a1c6cb24b6d8d0f8d9c4d"),
+    )
+)
 # kind v0.27.0's release notes pin this node image (Kubernetes v1.32.2) by digest.
 KIND_NODE_IMAGE = "kindest/node:v1.32.2@sha256:f226345927d7e348497136874b6d207e0b32cc52154ad8323129352923a3142f"
 KUBERNETES_VERSION = "1.32.2"
@@ -67,7 +80,10 @@ PINS: dict[str, ToolPin] = {
         "kubectl",
         "1.32.2",
         "https://dl.k8s.io/release/v{version}/bin/linux/{arch}/kubectl",
-        {"amd64": "4f6a959dcc5b702135f8354cc7109b542a2933c46b808b248a214c1f69f817ea"},
+        {
+            "amd64": "4f6a959dcc5b702135f8354cc7109b542a2933c46b808b248a214c1f69f817ea",
+            "arm64": "7381bea99c83c264100f324c2ca6e7e13738a73b8928477ac805991440a065cd",
+        },
         version_argv=("version", "--client"),
     ),
     "helm": ToolPin(
@@ -142,6 +158,19 @@ def sha256_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def fetch_verified(url: str, sha256: str, what: str, refused: str = "not used", timeout_s: float = 120.0) -> bytes:
+    """The bytes at `url`, only when their sha256 is the pinned one; otherwise one clear error."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:  # noqa: S310 - pinned https/file URL
+            data = resp.read()
+    except OSError as e:
+        raise HarnessError(f"cannot download {what} from {url}: {e}") from e
+    got = sha256_of(data)
+    if got != sha256:
+        raise HarnessError(f"{what} from {url}: sha256 {got} != pinned {sha256}; {refused}")
+    return data
+
+
 def fetch_tool(pin: ToolPin, tools_dir: Path = TOOLS_DIR, arch: str | None = None) -> Path:
     """Downloads `pin`, verifies its sha256, installs it as `<tools_dir>/<name>`; refuses on mismatch."""
     arch = arch or machine_arch()
@@ -152,14 +181,7 @@ def fetch_tool(pin: ToolPin, tools_dir: Path = TOOLS_DIR, arch: str | None = Non
             f"install {pin.name} on PATH"
         )
     url = pin.download_url(arch)
-    try:
-        with urllib.request.urlopen(url, timeout=120) as resp:  # noqa: S310 - pinned https/file URL
-            data = resp.read()
-    except OSError as e:
-        raise HarnessError(f"cannot download {pin.name} {pin.version} from {url}: {e}") from e
-    got = sha256_of(data)
-    if got != expected:
-        raise HarnessError(f"{pin.name} {pin.version} from {url}: sha256 {got} != pinned {expected}; not installed")
+    data = fetch_verified(url, expected, f"{pin.name} {pin.version}", refused="not installed")
     if pin.member:
         member = pin.member.format(arch=arch)
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.platforms.base import DeploySpec
+from harness.platforms.kubernetes import endpoint_evidence_summary
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
 from harness.results import read_results
@@ -218,6 +219,8 @@ def _observations(results: dict[str, Any], scenario: str, engine: str) -> list[s
             rcs = c.get("role_changes") or []
             inj = T.get(c, "fault", "injected_at_s")
             who = f"{engine}/{mode}"
+            if ep := endpoint_evidence_summary(c.get("service_endpoints") or {}, av.get("rto_s")):
+                out.append(f"{who}: {ep}")  # time-to-endpoint-removal next to the client's RTO (kind/k8s)
             if rcs:
                 rc = rcs[0]
                 rel = rc.get("at_s") - inj if isinstance(rc.get("at_s"), int | float) and isinstance(inj, int | float) else None

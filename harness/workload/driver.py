@@ -156,6 +156,7 @@ class LoadSummary:
     late_start_us: int = 0  # the latest worker's delay past the common start (0: all on time)
     connect_failed: int = 0  # users whose first connect failed (they retry in their first ops)
     cpu_s: float = 0.0  # load workers' CPU time (user + system), all workers
+    worker_cpu_max: float = 0.0  # the busiest worker's CPU time over its life, as a fraction of one core
     workers: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -262,7 +263,9 @@ class LoadRun:
             duration_s=round(dur, 6), peak_rss_mb=round(max(s["peak_rss_kb"] for s in sums) / 1024, 1),
             ready_s=self.ready_s, late_start_us=max(s["late_start_us"] for s in sums),
             connect_failed=sum(s["connect_failed"] for s in sums),
-            cpu_s=round(sum(s["cpu_user_s"] + s["cpu_sys_s"] for s in sums), 3), workers=sums)
+            cpu_s=round(sum(s["cpu_user_s"] + s["cpu_sys_s"] for s in sums), 3),
+            worker_cpu_max=round(max((s["cpu_user_s"] + s["cpu_sys_s"]) / max(1e-6, (s["finished_us"] - s["started_us"]) / 1e6)
+                                     for s in sums), 3), workers=sums)
 
     def stop(self) -> None:
         for w in self._workers:

@@ -69,6 +69,9 @@ class PlantedStall:
     block_s: float
 
 
+STOPPED_WAIT_S = 3600.0
+
+
 class OpDeadline(BaseException):
     """The op did not finish within its deadline; its outcome is unknown. A BaseException (like
     gevent.Timeout) so no `except Exception` inside a client library can swallow or re-label it."""
@@ -98,12 +101,9 @@ def make_user_class(
 
     class OpenIMUser(User):
         def wait_time(self) -> float:
-            now = now_us() / 1e6
-            if self._ended is not None:
-                self._slot = next_slot(self._slot.k, self._anchor, period, self._ended)
-                self._ended_s = self._ended
-                self._ended = None
-            return max(0.0, self._slot.start_s - now)
+            if stopping.is_set():
+                return STOPPED_WAIT_S  # no new op: sleep until the runner quits (no busy loop while draining)
+            return max(0.0, self._slot.start_s - now_us() / 1e6)
 
         def on_start(self) -> None:
             idx = next(slots)
@@ -119,13 +119,13 @@ def make_user_class(
             except Exception:  # noqa: BLE001 - a server that is down shows up in the first ops
                 tally.connect_failed += 1
                 self.engine_client.close()
-            tally.connected += 1
+            finally:
+                tally.connected += 1  # tried: the worker's start waits for every user to get here
             start.event.wait()
             # first ops spread over one pacing period (no lockstep)
             self._anchor = start.start_at_us / 1e6 + self.actor.rng.random() * period
             self._slot = first_slot(self._anchor)
-            self._ended: float | None = None
-            self._ended_s: float | None = None
+            self._prev_end_us: int | None = None
             self._measure_from = start.start_at_us + warmup_us
             gevent.sleep(max(0.0, self._anchor - now_us() / 1e6))
 
@@ -142,7 +142,7 @@ def make_user_class(
             write = self.ops[name]
             slot = self._slot
             due_us = int(slot.due_s * 1e6)
-            ready_us = due_us if self._ended_s is None else max(due_us, int(self._ended_s * 1e6))
+            ready_us = due_us if self._prev_end_us is None else max(due_us, self._prev_end_us)
             t0 = now_us()
             measured = warm_writer is None or t0 >= self._measure_from
             w = writer if measured else warm_writer
@@ -173,7 +173,8 @@ def make_user_class(
                 raise
             err = None if exc is None else f"{type(exc).__name__}: {exc}"
             lat_us = w.complete(op, outcome, value, err)
-            self._ended = now_us() / 1e6
+            self._prev_end_us = end = now_us()
+            self._slot = next_slot(slot.k, self._anchor, period, end / 1e6)
             sec = int(time.monotonic())
             bucket = tally.per_second.setdefault(sec, [0, 0])
             bucket[0 if outcome == "ok" else 1] += 1

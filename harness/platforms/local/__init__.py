@@ -136,6 +136,10 @@ class LocalPlatform:
             return redis.role_changes(h)
         return sorted(h.role_changes, key=lambda r: r.at_wall)
 
+    def endpoint_evidence(self, dep: Deployment) -> None:
+        """No Service here: clients connect to the processes (or follow the role controller's file)."""
+        return None
+
     # -- teardown --------------------------------------------------------------------------
     def close(self) -> None:
         """Nothing platform-wide to release: each deployment is torn down on its own."""
