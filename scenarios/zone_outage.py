@@ -1,7 +1,7 @@
 """The zone holding the primary goes down (every pod in it dies and stays down), then returns."""
 
 from harness.config import Timings
-from scenarios.base import FaultDecl, Scenario
+from scenarios.base import NODE_LOSS_MIN_FAULT_S, FaultDecl, Scenario
 
 SCENARIO = Scenario(
     name="zone-outage",
@@ -15,4 +15,5 @@ SCENARIO = Scenario(
         "full": Timings(warmup_s=10, before_fault_s=30, fault_s=90, observe_s=45),
         "nightly": Timings(warmup_s=5, before_fault_s=15, fault_s=60, observe_s=45),
     },
+    min_fault_s=NODE_LOSS_MIN_FAULT_S,  # kind: the dead primary stays in the Service for the grace period
 )

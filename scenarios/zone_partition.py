@@ -1,7 +1,7 @@
 """The primary's zone is frozen (pods alive but unreachable / SIGSTOPped), then released."""
 
 from harness.config import Timings
-from scenarios.base import FaultDecl, Scenario
+from scenarios.base import NODE_LOSS_MIN_FAULT_S, FaultDecl, Scenario
 
 SCENARIO = Scenario(
     name="zone-partition",
@@ -14,4 +14,5 @@ SCENARIO = Scenario(
         "full": Timings(warmup_s=10, before_fault_s=30, fault_s=90, observe_s=45),
         "nightly": Timings(warmup_s=5, before_fault_s=15, fault_s=60, observe_s=45),
     },
+    min_fault_s=NODE_LOSS_MIN_FAULT_S,  # kind: the dead primary stays in the Service for the grace period
 )
