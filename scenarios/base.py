@@ -87,5 +87,5 @@ class Scenario:
         floor = self.min_fault_s.get(platform or "")
         if floor is None or t.fault_s >= floor:
             return t, None
-        note = f"held {floor:g} s on {platform}, this scenario's minimum there (the timings say {t.fault_s:g} s)"
+        note = f"{platform}'s minimum for this scenario; its timings say {t.fault_s:g} s"
         return t.model_copy(update={"fault_s": floor}), note

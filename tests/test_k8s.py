@@ -152,6 +152,8 @@ def _fake_k8s(pods_by_ns: dict[str, list[dict]] | None = None, sentinel_log: str
         ns = argv[argv.index("-n") + 1] if "-n" in argv else ""
         if "get nodes -o json" in cmd:
             return CommandResult(0, json.dumps(KIND_NODES))
+        if "get crd clusters.apps.kubeblocks.io" in cmd:
+            return CommandResult(0, "customresourcedefinition/clusters.apps.kubeblocks.io" if state.get("crds") else "")
         if "get deployments -A" in cmd:
             version = state["kubeblocks"]
             labels = {"app.kubernetes.io/name": "kubeblocks", "app.kubernetes.io/version": version}
@@ -436,6 +438,12 @@ def test_fake_cluster_k8s_refuses_another_kubeblocks_version_unless_asked(tmp_pa
         _k8s(runner, tmp_path).setup()
     assert not any("upgrade --install" in c or "--server-side" in c for c in runner.commands()), "nothing changed"
 
+    # CRDs but no operator Deployment the chart labels (another release name, nameOverride): not touched either
+    runner = _fake_k8s(crds=True)
+    with pytest.raises(HarnessError, match=r"KubeBlocks unknown \(its CRDs are installed"):
+        _k8s(runner, tmp_path).setup()
+    assert not any("upgrade --install" in c for c in runner.commands())
+
     runner = _fake_k8s(kubeblocks="0.9.5")
     tools = tmp_path / "t"
     asked = KubernetesPlatform(runner, tmp_path, ClusterSettings(node_address="127.0.0.1", tools_dir=tools,
@@ -492,7 +500,7 @@ def test_fake_cluster_mysql_role_change_is_seen_during_the_fault_with_its_event_
 
 def test_fake_cluster_a_stale_primary_label_is_a_change_once_never_a_change_back(tmp_path):
     """A dead primary keeps its label (KubeBlocks relabels only from the pod's own probe): two labelled."""
-    from harness.platforms.kubernetes import next_primary
+    from harness.platforms.k8s_evidence import next_primary
 
     t = time.time()
     seen = []
@@ -569,7 +577,7 @@ def test_fake_cluster_endpoint_evidence_times_the_removal_and_records_the_grace_
 def test_grace_period_default_when_the_flag_is_not_set():
     from k8s_fakes import controller_manager
 
-    from harness.platforms.kubernetes import controller_manager_flag, default_node_monitor_grace_s
+    from harness.platforms.k8s_evidence import controller_manager_flag, default_node_monitor_grace_s
 
     assert controller_manager_flag(controller_manager("--leader-elect=true"), "--node-monitor-grace-period") == (True, None)
     assert controller_manager_flag("", "--node-monitor-grace-period") == (False, None)
@@ -640,7 +648,8 @@ def test_preflight_kubeblocks_check_records_the_version_and_refuses_another(tmp_
 
     kubectl = tmp_path / "kubectl"
     deployment = items({"metadata": {"name": "kubeblocks", "labels": {"app.kubernetes.io/version": "{v}"}}})
-    kubectl.write_text("#!/bin/sh\ncat \"$(dirname \"$0\")/answer.json\"\n")
+    kubectl.write_text('#!/bin/sh\ncase "$*" in *"get crd"*) cat "$(dirname "$0")/crd" 2>/dev/null || exit 1;; '
+                       '*) cat "$(dirname "$0")/answer.json";; esac\n')
     kubectl.chmod(0o755)
     for version, ok, required, shown in (("1.0.2", True, False, "1.0.2"), ("0.9.5", False, True, "0.9.5")):
         (tmp_path / "answer.json").write_text(deployment.replace("{v}", version))
@@ -652,3 +661,16 @@ def test_preflight_kubeblocks_check_records_the_version_and_refuses_another(tmp_
     assert check.ok and check.version == "1.0.2" and "installing the pinned 1.0.2" in check.detail
     allowed = kubeblocks_check(str(kubectl), ClusterSettings(install_kubeblocks=True))
     assert allowed.ok
+    (tmp_path / "crd").write_text("customresourcedefinition.apiextensions.k8s.io/clusters.apps.kubeblocks.io\n")
+    unknown = kubeblocks_check(str(kubectl))
+    assert not unknown.ok and unknown.required and unknown.version.startswith("unknown (its CRDs are installed")
+
+
+def test_role_event_time_is_read_as_kubeblocks_1_0_writes_it():
+    """`apps.kubeblocks.io/last-role-snapshot-version`: the role event's UnixMicro (1.0), RFC 3339 (0.9)."""
+    from harness.platforms.k8s_evidence import parse_go_duration, role_event_wall
+
+    assert role_event_wall("1742497580554442") == pytest.approx(1742497580.554442)
+    assert role_event_wall("2025-03-20T19:06:20.554442Z") == pytest.approx(1742497580.554442)
+    assert role_event_wall("1") is None and role_event_wall(None) is None and role_event_wall("v2") is None
+    assert [parse_go_duration(d) for d in ("50s", "1m0s", "4m12.5s", "850ms", "fast")] == [50, 60, 252.5, 0.85, None]

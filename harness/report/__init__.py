@@ -13,7 +13,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.platforms.base import DeploySpec
-from harness.platforms.kubernetes import endpoint_evidence_summary
+from harness.platforms.k8s_evidence import endpoint_evidence_summary
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
 from harness.results import read_results
