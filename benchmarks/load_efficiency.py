@@ -21,7 +21,7 @@ burns more CPU per op leaves less to the server, and a stranger's load shows as 
 The issue's target is harness/bare >= 0.7 at 200 connections; this script reports, never asserts.
 Usage:
     .venv/bin/python benchmarks/load_efficiency.py [--seconds 10] [--connections 8,200]
-        [--engines redis,mysql] [--warmup 3] [--repeat 1] [--json PATH]
+        [--engines redis,mysql] [--warmup 3] [--workers 1] [--repeat 1] [--json PATH]
 """
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ def _sleep_until_us(t_us: int) -> None:
 
 
 def harness_rate(ep, engine: str, info, seconds: float, warmup_s: float, conns: int, registry, out: Path,
-                 server_pids: list[int]) -> dict:
+                 server_pids: list[int], workers: int = 1) -> dict:
     spec = LoadSpec(engine, MIXES[engine], rate_ops_s=FLAT_OUT_OPS_S, users=conns, duration_s=seconds, seed=1,
-                    warmup_s=warmup_s)
+                    warmup_s=warmup_s, workers=min(workers, conns))
     before = {r.pid for r in registry.records()}
     run = start_load(ep, spec, info, out, registry, out / "load.log")
     try:
@@ -246,7 +246,8 @@ def _one(ep, engine: str, info, conns: int, a, registry, out: Path, server_pids:
     row: dict[str, Any] = {"engine": engine, "connections": conns}
     try:
         row["bare"] = bare_rate(ep, engine, a.seconds, conns, server_pids)
-        row["harness"] = harness_rate(ep, engine, info, a.seconds, a.warmup, conns, registry, out, server_pids)
+        row["harness"] = harness_rate(ep, engine, info, a.seconds, a.warmup, conns, registry, out, server_pids,
+                                      a.workers)
     except (LoadWorkerError, RuntimeError) as e:  # one failed cell: report it, measure the others
         row["error"] = str(e)
         print(f"{engine} [{conns} connections]: {e}", flush=True)
@@ -272,14 +273,15 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--connections", default="8,200", help="comma-separated connection counts")
     ap.add_argument("--engines", default="redis,mysql")
     ap.add_argument("--warmup", type=float, default=3.0, help="harness warm-up (the users connect in it)")
+    ap.add_argument("--workers", type=int, default=1, help="harness load worker processes (the bare loop is one)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each cell; the table shows medians (noisy boxes)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     a = ap.parse_args(argv)
     conn_counts = [int(c) for c in a.connections.split(",") if c.strip()]
     engines = [e.strip() for e in a.engines.split(",") if e.strip()]
     bad = [e for e in engines if e not in MIXES]
-    if bad or not conn_counts or min(conn_counts) < 1 or a.repeat < 1:
-        ap.error(f"engines from {', '.join(MIXES)}; connections >= 1 (got {a.engines!r}, {a.connections!r})")
+    if bad or not conn_counts or min(conn_counts) < 1 or a.repeat < 1 or a.workers < 1:
+        ap.error(f"engines from {', '.join(MIXES)}; connections, repeat, workers >= 1 (got {a.engines!r}, {a.connections!r})")
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     registry = ProcessRegistry(tmp / "state.json", "bench")
     platform = LocalPlatform(registry, tmp / "run", tmp / "work")
@@ -305,7 +307,7 @@ def main(argv: list[str]) -> int:
     print("harness µs CPU/op: worker summary cpu_user_s + cpu_sys_s over its measured ops; (window): worker CPU "
           "over the measured window only; target: ratio >= 0.70 at 200 connections")
     if a.json:
-        doc = {"seconds": a.seconds, "warmup_s": a.warmup, "repeat": a.repeat, "loadavg_end": os.getloadavg(), "cpus": os.cpu_count(), "python": pyplatform.python_version(),
+        doc = {"seconds": a.seconds, "warmup_s": a.warmup, "repeat": a.repeat, "workers": a.workers, "loadavg_end": os.getloadavg(), "cpus": os.cpu_count(), "python": pyplatform.python_version(),
                "code_fingerprint": LOADED_CODE, "rows": rows}
         a.json.write_text(json.dumps(doc, indent=2) + "\n")
     return 0
