@@ -9,6 +9,8 @@ one op for one simulated user and returns the value the checker needs; on error 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -111,9 +113,12 @@ def check_mix(mix: Mapping[str, float], ops: Mapping[str, bool], engine: str) ->
 
 
 def op_picker(mix: Mapping[str, float], rng: random.Random) -> Callable[[], str]:
+    """Weighted choice, the same draws as `rng.choices(names, weights)` with the sums made once
+    (it is called for every op)."""
     names = [o for o, w in mix.items() if w > 0]
-    weights = [mix[o] for o in names]
-    return lambda: rng.choices(names, weights)[0]
+    cum = list(itertools.accumulate(mix[o] for o in names))
+    total, hi = cum[-1], len(cum) - 1
+    return lambda: names[bisect.bisect(cum, rng.random() * total, 0, hi)]
 
 
 def client_for(engine: str, endpoint: Any, op_timeout_s: float) -> EngineClient:

@@ -153,11 +153,12 @@ def make_user_class(
             partial: dict = {}
             exc: Exception | None = None
             try:
-                with gevent.Timeout(deadline, OpDeadline(f"no outcome within {deadline:g} s")):
+                # the class, not an instance: its message is only formatted when the deadline passed
+                with gevent.Timeout(deadline, OpDeadline):
                     value = self.engine_client.run(name, self.actor, partial)
                 outcome = "ok"
-            except OpDeadline as e:  # the client is in an unknown state: drop its connections
-                exc = e
+            except OpDeadline:  # the client is in an unknown state: drop its connections
+                exc = OpDeadline(f"no outcome within {deadline:g} s")
                 outcome = "info" if write else "fail"
                 value = partial or None
                 self.engine_client.close()
