@@ -851,15 +851,20 @@ class KubernetesPlatform:
         )  # fmt: skip
 
 
-def cluster_check(kubectl: str, settings: ClusterSettings | None = None) -> Check:
-    """Is a cluster reachable through the kubeconfig? (k8s only: kind creates its own.)"""
+def _kubectl_argv(kubectl: str, settings: ClusterSettings | None) -> list[str]:
+    """kubectl with the kubeconfig and context of the settings (the preflight's own calls)."""
     settings = settings or ClusterSettings()
     argv = [kubectl]
     if settings.kubeconfig:
         argv += ["--kubeconfig", settings.kubeconfig]
     if settings.context:
         argv += ["--context", settings.context]
-    argv += ["version", "--request-timeout=5s", "-o", "json"]
+    return argv
+
+
+def cluster_check(kubectl: str, settings: ClusterSettings | None = None) -> Check:
+    """Is a cluster reachable through the kubeconfig? (k8s only: kind creates its own.)"""
+    argv = _kubectl_argv(kubectl, settings) + ["version", "--request-timeout=5s", "-o", "json"]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=15, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -885,12 +890,8 @@ def kubeblocks_check(kubectl: str, settings: ClusterSettings | None = None) -> C
     """Which KubeBlocks the cluster runs, and whether a run may use it (a different version is refused
     unless `install_kubeblocks`). Its version goes into results.json (`run.software.kubeblocks`)."""
     settings = settings or ClusterSettings()
-    argv = [kubectl]
-    if settings.kubeconfig:
-        argv += ["--kubeconfig", settings.kubeconfig]
-    if settings.context:
-        argv += ["--context", settings.context]
-    argv += ["get", "deployments", "-A", "-l", KUBEBLOCKS_SELECTOR, "-o", "json", "--request-timeout=10s"]
+    argv = _kubectl_argv(kubectl, settings) + ["get", "deployments", "-A", "-l", KUBEBLOCKS_SELECTOR, "-o", "json",
+                                               "--request-timeout=10s"]
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
