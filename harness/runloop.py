@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -427,8 +428,6 @@ def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, se
 
 def summary_line(cells: list[dict[str, Any]]) -> tuple[str, int]:
     """`summary: 30 cells: 18 ok, 2 invalid, ...` and the number of invalid cells."""
-    from collections import Counter
-
     n = Counter(c["status"] for c in cells)
     parts = ", ".join(f"{n[s]} {s}" for s in ("ok", "invalid", "failed", "skipped", "not-applicable") if n[s])
     line = f"summary: {len(cells)} cells: {parts or 'none'}"

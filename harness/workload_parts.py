@@ -32,7 +32,6 @@ class RealLoad:
     def __init__(self, run: Any):
         self.run = run
         self.history_paths = list(run.history_paths)
-        self.hub_paths = list(run.hub_paths)
         self.load_start_us = int(run.load_start_us)
 
     def rates(self) -> tuple[float, float]:
@@ -93,14 +92,12 @@ class RealWorkload:
                 recovered_at_mono_us=None if fault.planned_duration_s == 0 else fault.recovered_at_us,
                 kind=fault.kind,
             )
-        v = settings.validity
         m = checker.check(history_paths, load_start_us=load_start_us, load_end_us=load_end_us, fault=cw,
                           readback=readback, offered_ops_s=settings.load.rate_ops_s,
                           hub_paths=sorted(history_paths[0].parent.glob("hub-w*.json")) if history_paths else [],
                           start_late_us=int((load or {}).get("late_start_us") or 0),
                           worker_cpu=(load or {}).get("worker_cpu_max"),
-                          limits=checker.ValidityLimits(min_delivered=v.min_delivered, max_lag_p99_s=v.max_lag_p99_s,
-                                                        max_stall_s=v.max_stall_s, max_hub_block_s=v.max_hub_block_s))
+                          limits=checker.ValidityLimits(**settings.validity.model_dump()))
         checker.write_timeline(m, timeline_path)
         out = m.to_results()
         if m.gap_start_us is not None and m.gap_end_us is not None:

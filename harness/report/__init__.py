@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.config import ValiditySettings
 from harness.errors import HarnessError
 from harness.platforms.base import DeploySpec
 from harness.platforms.k8s_evidence import endpoint_evidence_summary
@@ -118,8 +119,7 @@ def build_document(run_dir: Path, results: dict[str, Any], settings: dict[str, A
         doc.add(Para(f"**This run did not finish ({status}).** The tables show the cells measured before it stopped."))
 
     # cells the harness cannot vouch for: first, and no verdict is drawn from them
-    v = {"min_delivered": 0.95, "max_lag_p99_s": 0.5, "max_stall_s": 0.5, "max_hub_block_s": 0.5,
-         **(st.get("validity") or {})}
+    v = {**ValiditySettings().model_dump(), **(st.get("validity") or {})}
     invalid = T.invalid_rows(results)
     doc.add(Heading("Could the harness measure every cell?"))
     doc.add(Para(GENERATOR_NOTE.format(min_delivered=v["min_delivered"] * 100, lag_ms=v["max_lag_p99_s"] * 1000,

@@ -180,7 +180,6 @@ class LoadRun:
         self.users_start_us = 0  # the common start (warm-up begins); set by `go`
         self.load_start_us = 0  # the measured window begins, warm-up after the common start
         self.history_paths: list[Path] = [Path(w["history_path"]) for w in workers]
-        self.hub_paths: list[Path] = [Path(w["hub_path"]) for w in workers]
         self.warmup_history_paths: list[Path] = [Path(w["warmup_history_path"]) for w in workers if spec.warmup_s > 0]
         self._summary: LoadSummary | None = None
 
