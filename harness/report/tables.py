@@ -10,6 +10,9 @@ from collections.abc import Callable, Iterable
 from statistics import median
 from typing import Any
 
+from harness.compare import Thresholds
+from harness.config import ValiditySettings
+
 Cell = dict[str, Any]
 MODES = ("kubeblocks", "statefulset")
 
@@ -108,11 +111,8 @@ def gap_verdict(kb: list[Cell], sts: list[Cell]) -> str:
     g_sts = _effective_gap(sts)
     if g_kb is None or g_sts is None:
         return "–"
-    if len(kb) >= MIN_SAMPLES_FOR_TEST and len(sts) >= MIN_SAMPLES_FOR_TEST:
-        from scipy.stats import mannwhitneyu
-
-        a, b = [_effective_gap([c]) or 0.0 for c in kb], [_effective_gap([c]) or 0.0 for c in sts]
-        p = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    p = two_sided_p([_effective_gap([c]) or 0.0 for c in kb], [_effective_gap([c]) or 0.0 for c in sts])
+    if p is not None:
         basis = f" (medians of {len(kb)}/{len(sts)} runs, Mann-Whitney p = {p:.3f})"
         if p >= ALPHA:
             return "no significant difference" + basis
@@ -172,8 +172,19 @@ def safety_verdict(kb: list[Cell], sts: list[Cell]) -> str:
     return f"both lost data ({bad(a)} anomalies each)"
 
 
-MIN_SAMPLES_FOR_TEST = 3  # as harness compare: a difference is called only with a test behind it
-ALPHA = 0.05
+RANK_TEST = Thresholds()  # as harness compare: a difference is called only with a test behind it
+MIN_SAMPLES_FOR_TEST = RANK_TEST.mann_whitney_min_samples
+ALPHA = RANK_TEST.mann_whitney_alpha
+DELIVERED = ValiditySettings().min_delivered  # "delivered the offered rate": the validity default
+
+
+def two_sided_p(a: list[float], b: list[float]) -> float | None:
+    """Mann-Whitney U p-value (two-sided), or None when a side has too few runs for a test."""
+    if len(a) < MIN_SAMPLES_FOR_TEST or len(b) < MIN_SAMPLES_FOR_TEST:
+        return None
+    from scipy.stats import mannwhitneyu
+
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
 def samples(cells: list[Cell], *path: str) -> list[float]:
@@ -197,12 +208,10 @@ def difference_verdict(kb: list[float], sts: list[float], higher_is_worse: bool,
     a, b = median(kb), median(sts)
     rel = (a - b) / b if b else None
     size = f"{rel * 100:+.0f} %" if rel is not None else f"{a - b:+.2f}"
-    if len(kb) < MIN_SAMPLES_FOR_TEST or len(sts) < MIN_SAMPLES_FOR_TEST:
+    p = two_sided_p(kb, sts)
+    if p is None:
         runs = "single run" if len(kb) == 1 and len(sts) == 1 else f"{len(kb)} vs {len(sts)} runs"
         return f"{runs}, no significance test: kubeblocks {size} {what} vs statefulset"
-    from scipy.stats import mannwhitneyu
-
-    p = float(mannwhitneyu(kb, sts, alternative="two-sided").pvalue)
     if p >= ALPHA:
         return f"no significant difference ({size}, Mann-Whitney p = {p:.2f}, n = {len(kb)}/{len(sts)})"
     worse = (a > b) == higher_is_worse
@@ -219,7 +228,7 @@ def delivered_text(cells: list[Cell]) -> str:
     frac = samples(cells, "generator", "delivered_fraction", "steady")
     if offered is None or not frac:
         return f"{spread_text(thr, ' ok ops/s', 1)} (offered rate not recorded)"
-    ok = all(f >= 0.95 for f in frac)
+    ok = all(f >= DELIVERED for f in frac)
     return (f"{'yes' if ok else '**no**'}: {spread_text(thr, '', 1)} of {offered:g} ops/s offered "
             f"({min(frac) * 100:.0f} %{'' if len(frac) == 1 else ' at worst'})")
 
@@ -227,7 +236,7 @@ def delivered_text(cells: list[Cell]) -> str:
 def delivered_verdict(kb: list[Cell], sts: list[Cell]) -> str:
     if not kb or not sts:
         return "–"
-    k, s_ = (all(f >= 0.95 for f in samples(x, "generator", "delivered_fraction", "steady")) for x in (kb, sts))
+    k, s_ = (all(f >= DELIVERED for f in samples(x, "generator", "delivered_fraction", "steady")) for x in (kb, sts))
     if k and s_:
         return "both delivered the offered rate (a fixed offered rate: no throughput ranking)"
     return "only " + ("kubeblocks" if k else "statefulset") + " delivered the offered rate" if k != s_ else "neither delivered"
