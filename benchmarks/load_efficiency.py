@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.checker import check
+from harness.contracts import DeploySpec
 from harness.history import iter_completions, now_us
-from harness.platforms.base import DeploySpec
 from harness.platforms.local import LocalPlatform
 from harness.procs import ProcessRegistry
 from harness.workload import model

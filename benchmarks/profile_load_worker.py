@@ -128,7 +128,7 @@ def summarise(path: Path, top: int = 25, rate: float | None = None, seconds: flo
 
 
 def profile(a) -> int:
-    from harness.platforms.base import DeploySpec
+    from harness.contracts import DeploySpec
     from harness.platforms.local import LocalPlatform
     from harness.procs import ProcessRegistry
     from harness.workload.driver import LoadSpec, seed_data, start_load

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.config import Settings
+from harness.contracts import Deployment, Endpoint, Platform
 from harness.errors import CellNotApplicable, CellSkipped
 from harness.faults import FaultWindow, Nemesis, iso, now_us
 from harness.plan import CellPlan
-from harness.platforms.base import Deployment, Endpoint, Platform, endpoint_evidence
 from harness.results import cell_record
 
 log = logging.getLogger("harness.cell")
@@ -270,6 +270,18 @@ def _role_changes(platform: Platform, dep: Deployment, load_start_wall: float | 
     return [{"at": iso(c.at_wall), "new_primary": c.new_primary, "source": c.source,
              "at_s": None if load_start_wall is None else round(c.at_wall - load_start_wall, 3)}
             for c in changes]
+
+
+def endpoint_evidence(platform: Platform, dep: Deployment) -> dict[str, Any] | None:
+    """The platform's optional endpoint evidence for results.json (`service_endpoints`); best effort."""
+    fn = getattr(platform, "endpoint_evidence", None)
+    if fn is None:
+        return None
+    try:
+        return fn(dep)
+    except Exception as e:  # noqa: BLE001 - evidence is best effort; the cell's measures stand
+        log.warning("endpoint evidence unavailable: %s", e)
+        return None
 
 
 def _quietly(fn: Callable[[], None], what: str) -> None:

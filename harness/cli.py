@@ -12,8 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.contracts import ENGINES, MODES, PLATFORMS
 from harness.errors import HarnessError
-from harness.platforms.base import ENGINES, MODES, PLATFORMS
 
 EXIT_BAD_INPUT = 2
 

@@ -12,8 +12,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.contracts import DeploySpec
 from harness.errors import HarnessError
-from harness.platforms.base import DeploySpec
 
 PROFILES: tuple[str, ...] = ("quick", "full", "nightly")
 Profile = Literal["quick", "full", "nightly"]

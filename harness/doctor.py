@@ -11,7 +11,7 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
-from harness.platforms.base import Check
+from harness.contracts import Check
 from harness.software import CLIENT_DISTRIBUTIONS, client_versions
 
 PLATFORM_MODULES = {"local": "harness.platforms.local", "kind": "harness.platforms.kind",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from harness.platforms.base import Deployment, Fault, Injection, Platform
+from harness.contracts import Deployment, Fault, Injection, Platform
 
 log = logging.getLogger("harness.faults")
 

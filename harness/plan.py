@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.config import Settings, Timings
-from harness.platforms.base import Fault
+from harness.contracts import Fault
 from scenarios.base import Scenario
 
 

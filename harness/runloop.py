@@ -28,10 +28,10 @@ from typing import Any
 
 from harness.cell import CellEnv, Interrupted, Workload, run_cell
 from harness.config import PROFILES, Settings, build_settings, load_settings_file, settings_to_json
+from harness.contracts import ENGINES, MODES, PLATFORMS, Check, Platform
 from harness.errors import HarnessError
 from harness.faults import iso
 from harness.plan import CellPlan, fmt_duration, plan_cells, planned_total_s, scenario_timings
-from harness.platforms.base import ENGINES, MODES, PLATFORMS, Check, Platform
 from harness.procs import ProcessRegistry, find_leftovers, state_dir_from_env
 from harness.progress import Progress, make_progress
 from harness.results import RESULTS_FILE, cell_record, new_results, write_results

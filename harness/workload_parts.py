@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import Settings
+from harness.contracts import Endpoint
 from harness.faults import FaultWindow
-from harness.platforms.base import Endpoint
 
 log = logging.getLogger("harness.workload_parts")
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from harness.config import PROFILES, Timings
-from harness.platforms.base import ENGINES, FAULT_KINDS, MODES, PLATFORMS
+from harness.contracts import ENGINES, FAULT_KINDS, MODES, PLATFORMS
 
 # OpenIM-like op weights per engine (reference/openim-workload.md): sends dominate, reads follow.
 DEFAULT_MIX: Mapping[str, Mapping[str, float]] = MappingProxyType({

@@ -11,9 +11,9 @@ import signal
 import time
 from pathlib import Path
 
+from harness.contracts import Check, Deployment, Endpoint, Topology
 from harness.errors import CellSkipped
 from harness.faults import now_us
-from harness.platforms.base import Check, Deployment, Endpoint, Topology
 
 
 class FakeInjection:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from _helpers import recording_platform_factory, wait_until
 
-from harness.platforms.base import DeploySpec
+from harness.contracts import DeploySpec
 from harness.procs import ProcessRegistry, is_alive
 
 

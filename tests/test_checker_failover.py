@@ -9,8 +9,8 @@ import time
 import pytest
 
 from harness.checker import FaultWindow, check
+from harness.contracts import Fault
 from harness.history import acked_writes
-from harness.platforms.base import Fault
 from harness.workload.driver import LoadSpec, seed_data, start_load
 from harness.workload.model import SeedSize
 from harness.workload.readback import read_back

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.config import PROFILES, build_settings, load_settings_file
+from harness.contracts import DeploySpec
 from harness.errors import HarnessError
-from harness.platforms.base import DeploySpec
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -8,7 +8,7 @@ from io import StringIO
 from rich.console import Console
 
 from harness import doctor as doctor_module
-from harness.platforms.base import Check
+from harness.contracts import Check
 
 
 def run(platform: str):

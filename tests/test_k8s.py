@@ -14,8 +14,8 @@ import time
 import pytest
 from k8s_fakes import KIND_NODES, REPO, FakeCluster, items, pod
 
+from harness.contracts import DeploySpec, Fault, Platform
 from harness.errors import CellNotApplicable, DeployError, HarnessError
-from harness.platforms.base import DeploySpec, Fault, Platform
 from harness.platforms.commands import CommandResult, DryRunRunner, RealRunner
 from harness.platforms.kubernetes import (
     ClusterSettings,
@@ -361,7 +361,7 @@ def test_seed_retries_until_the_server_takes_a_connection(monkeypatch):
     monkeypatch.setattr(driver, "seed_data", seed_data)
     monkeypatch.setattr(workload_parts, "SEED_RETRY_INTERVAL_S", 0.01)
     from harness.config import build_settings
-    from harness.platforms.base import Endpoint
+    from harness.contracts import Endpoint
 
     ep = Endpoint("redis", "statefulset", (("127.0.0.1", 1),), password="x")
     assert workload_parts.RealWorkload(registry=None).seed(ep, "redis", build_settings("quick")) == "ok"

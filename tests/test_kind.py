@@ -8,8 +8,8 @@ import json
 import pytest
 from k8s_fakes import KIND_NODES, FakeCluster, controller_manager, items, pod
 
+from harness.contracts import Fault, Platform
 from harness.errors import DeployError
-from harness.platforms.base import Fault, Platform
 from harness.platforms.commands import CommandResult, DryRunRunner
 from harness.platforms.kind import KindPlatform, KindSettings, preflight
 from harness.platforms.kubernetes import PlanCell, dry_run_plan
@@ -138,7 +138,7 @@ def _redis_pods(primary_node: str):
 
 
 def _deployment(platform, engine="redis", mode="kubeblocks"):
-    from harness.platforms.base import Deployment, Topology
+    from harness.contracts import Deployment, Topology
     from harness.platforms.kubernetes import K8sHandle
 
     return Deployment(f"{engine}-{mode}", engine, mode, "kind", Topology(2, ("zone-a", "zone-b")),

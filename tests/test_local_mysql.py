@@ -5,7 +5,7 @@ from __future__ import annotations
 import pymysql
 import pytest
 
-from harness.platforms.base import Fault
+from harness.contracts import Fault
 
 READ_ONLY_ERRORS = (1290, 1836)  # ER_OPTION_PREVENTS_STATEMENT (read_only), ER_READ_ONLY_MODE
 

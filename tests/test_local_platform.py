@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.contracts import Fault, Platform
 from harness.errors import CellSkipped, DeployError, HarnessError
-from harness.platforms.base import Fault, Platform
 from harness.platforms.local import LocalPlatform, preflight
 from harness.platforms.local import pods as pods_module
 from harness.platforms.local.preflight import find_binary, parse_version

@@ -10,7 +10,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
-from harness.platforms.base import Fault
+from harness.contracts import Fault
 
 
 def direct(ep, port=None):

@@ -11,10 +11,10 @@ import pytest
 import yaml
 from k8s_fakes import REPO, cluster_crd_schema, unknown_fields, validate_core
 
+from harness.contracts import ENGINES, ZONES, DeploySpec
 from harness.manifests import kubeblocks, review_manifests, statefulset, write_all
 from harness.manifests.common import NODE_PORTS, password_secret
 from harness.manifests.kind_config import kind_config
-from harness.platforms.base import ENGINES, ZONES, DeploySpec
 from harness.platforms.tools import KIND_NODE_IMAGE
 
 SPEC = DeploySpec(cpu="0.25", memory="256Mi", storage="1Gi", semi_sync_timeout_ms=3000)

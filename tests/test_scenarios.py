@@ -6,9 +6,9 @@ import pytest
 
 import scenarios
 from harness.config import PROFILES, build_settings
+from harness.contracts import MODES, DeploySpec
 from harness.errors import HarnessError
 from harness.plan import plan_cells, planned_total_s
-from harness.platforms.base import MODES, DeploySpec
 from harness.workload.base import check_mix
 
 NAMES = ["steady", "pod-kill-primary", "pod-kill-secondary", "zone-outage", "zone-partition"]

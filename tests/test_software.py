@@ -30,7 +30,7 @@ def test_missing_distribution_is_none(monkeypatch):
 
 
 def test_run_software_keeps_the_servers_and_adds_the_clients():
-    from harness.platforms.base import Check
+    from harness.contracts import Check
     from harness.runloop import software_versions
 
     sw = software_versions([Check("redis-server", ok=True, version="7.0.15")])

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.contracts import Fault
 from harness.history import acked_writes, iter_records
-from harness.platforms.base import Fault
 from harness.workload import driver
 from harness.workload.base import op_deadline_s
 from harness.workload.driver import LoadSpec, LoadWorkerError, code_fingerprint, seed_data, start_load

@@ -20,9 +20,9 @@ def review_manifests(spec: Any = None) -> dict[str, list[dict[str, Any]]]:
     serviceVersions are the review defaults (a run picks them from the installed addon) and
     Secrets carry a placeholder (a run generates a fresh password).
     """
+    from harness.contracts import ENGINES, DeploySpec
     from harness.manifests import kubeblocks, statefulset
     from harness.manifests.common import namespace_for
-    from harness.platforms.base import ENGINES, DeploySpec
 
     spec = spec or DeploySpec()
     out: dict[str, list[dict[str, Any]]] = {}

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.contracts import ZONES
 from harness.manifests.common import NODE_PORTS, ZONE_LABEL
-from harness.platforms.base import ZONES
 
 
 def kind_config(node_image: str, host_ports: dict[int, int] | None = None) -> dict[str, Any]:

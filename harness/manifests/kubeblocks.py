@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from harness.contracts import DeploySpec
 from harness.manifests.common import (
     COMPONENT_LABEL,
     HARNESS_LABEL,
@@ -23,7 +24,6 @@ from harness.manifests.common import (
     cluster_name,
     nodeport_service,
 )
-from harness.platforms.base import DeploySpec
 
 TOPOLOGY = {"mysql": "semisync", "redis": "replication", "mongodb": "replicaset"}
 REPLICAS = {"mysql": 2, "redis": 2, "mongodb": 3}

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.contracts import DeploySpec
 from harness.manifests.common import (
     HARNESS_LABEL,
     SERVER_PORTS,
@@ -25,7 +26,6 @@ from harness.manifests.common import (
     nodeport_service,
     password_secret,
 )
-from harness.platforms.base import DeploySpec
 
 # OpenIM's images (.env of open-im-server v3.8.x); MySQL from OpenIM <= 3.4's chart line.
 IMAGES = {"mysql": "mysql:8.0.44", "redis": "redis:7.0.0", "mongodb": "mongo:7.0"}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from harness.manifests.common import COMPONENT_LABEL, ROLE_LABEL, client_service
 
 if TYPE_CHECKING:
-    from harness.platforms.base import Deployment
+    from harness.contracts import Deployment
     from harness.platforms.kubernetes import K8sHandle, KubernetesPlatform
 
 ROLE_SNAPSHOT_ANNOTATION = "apps.kubeblocks.io/last-role-snapshot-version"  # the role event's time, in µs

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from harness.contracts import ZONES, Check, Deployment
 from harness.errors import DeployError, HarnessError
 from harness.manifests import dump_yaml
 from harness.manifests.common import ZONE_LABEL
 from harness.manifests.kind_config import kind_config, worker_container_names
-from harness.platforms.base import ZONES, Check, Deployment
 from harness.platforms.commands import Runner
 from harness.platforms.kubernetes import (
     CLUSTER_NODES_READY_TIMEOUT_S,

@@ -23,6 +23,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness.contracts import (
+    ZONES,
+    Check,
+    Deployment,
+    DeploySpec,
+    Fault,
+    PodInfo,
+    RoleChange,
+    Topology,
+)
 from harness.errors import CellNotApplicable, DeployError, HarnessError
 from harness.manifests import dump_yaml, kubeblocks, statefulset
 from harness.manifests.common import (
@@ -38,16 +48,6 @@ from harness.manifests.common import (
     data_component,
     namespace_for,
     password_secret,
-)
-from harness.platforms.base import (
-    ZONES,
-    Check,
-    Deployment,
-    DeploySpec,
-    Fault,
-    PodInfo,
-    RoleChange,
-    Topology,
 )
 from harness.platforms.commands import CommandResult, DryRunRunner, RealRunner, Runner, Step
 from harness.platforms.k8s_evidence import (
@@ -618,7 +618,7 @@ class KubernetesPlatform:
         return host
 
     def endpoint(self, dep: Deployment):
-        from harness.platforms.base import Endpoint
+        from harness.contracts import Endpoint
 
         h: K8sHandle = dep.handle
         secret, key = password_secret(dep.engine, dep.mode)

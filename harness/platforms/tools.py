@@ -22,8 +22,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.contracts import Check
 from harness.errors import HarnessError
-from harness.platforms.base import Check
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = REPO_ROOT / ".tools"

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.config import ValiditySettings
+from harness.contracts import DeploySpec
 from harness.errors import HarnessError
-from harness.platforms.base import DeploySpec
 from harness.platforms.k8s_evidence import endpoint_evidence_summary
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown

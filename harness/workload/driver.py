@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.contracts import ENGINES, Endpoint
 from harness.errors import HarnessError
 from harness.history import now_us
-from harness.platforms.base import ENGINES, Endpoint
 from harness.procs import ProcessRegistry, is_alive
 from harness.workload.base import check_mix
 from harness.workload.model import SeedInfo, SeedSize, plan_seed

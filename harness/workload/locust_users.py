@@ -25,8 +25,8 @@ import gevent
 from gevent.event import Event
 from locust import User, task
 
+from harness.contracts import Endpoint
 from harness.history import HistoryWriter, now_us
-from harness.platforms.base import Endpoint
 from harness.workload.base import check_mix, client_for, make_actor, op_deadline_s, op_picker
 from harness.workload.model import SeedInfo
 from harness.workload.pacing import first_slot, next_slot

@@ -17,8 +17,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from harness.contracts import Endpoint
 from harness.history import AckedWrite
-from harness.platforms.base import Endpoint
 from harness.workload import model
 from harness.workload.base import Actor
 from harness.workload.model import SeedInfo

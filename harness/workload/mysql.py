@@ -21,8 +21,8 @@ from typing import Any
 import pymysql
 from pymysql.err import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 
+from harness.contracts import Endpoint
 from harness.history import AckedWrite
-from harness.platforms.base import Endpoint
 from harness.workload.base import Actor, NotApplied
 from harness.workload.model import SeedInfo
 

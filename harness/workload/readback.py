@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.contracts import Endpoint
 from harness.errors import HarnessError
 from harness.history import AckedWrite
-from harness.platforms.base import Endpoint
 
 MAX_EVIDENCE = 1000  # lost writes listed in full; the count is always exact
 

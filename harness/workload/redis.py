@@ -30,8 +30,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from redis.sentinel import MasterNotFoundError, Sentinel
 
+from harness.contracts import Endpoint
 from harness.history import AckedWrite
-from harness.platforms.base import Endpoint
 from harness.workload import model
 from harness.workload.base import Actor
 from harness.workload.model import SeedInfo

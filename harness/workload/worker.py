@@ -28,8 +28,8 @@ import locust  # noqa: F401, I001
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
+from harness.contracts import Endpoint
 from harness.history import HistoryWriter, now_us
-from harness.platforms.base import Endpoint
 from harness.workload.driver import CodeChanged, check_code_version
 from harness.workload.hubwatch import HubWatch
 from harness.workload.locust_users import PlantedStall, StartSignal, Tally, make_user_class

@@ -10,8 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.errors import CellSkipped, DeployError, HarnessError
-from harness.platforms.base import (
+from harness.contracts import (
     ENGINES,
     MODES,
     Check,
@@ -23,6 +22,7 @@ from harness.platforms.base import (
     RoleChange,
     Topology,
 )
+from harness.errors import CellSkipped, DeployError, HarnessError
 from harness.platforms.local import faults
 from harness.platforms.local.preflight import preflight
 from harness.platforms.local.state import EventLog, LocalHandle

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from harness.contracts import FAULT_KINDS, ZONES, Fault
 from harness.errors import CellNotApplicable, HarnessError
-from harness.platforms.base import FAULT_KINDS, ZONES, Fault
 from harness.platforms.local.pods import Pod
 from harness.platforms.local.state import LocalHandle
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pymysql
 
+from harness.contracts import ZONES, Endpoint
 from harness.errors import DeployError
-from harness.platforms.base import ZONES, Endpoint
 from harness.platforms.local.pods import Pod, binary, server_errors, wait_ready
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import secrets
 import time
 
+from harness.contracts import ZONES, Endpoint
 from harness.errors import CellSkipped, DeployError
-from harness.platforms.base import ZONES, Endpoint
 from harness.platforms.local.pods import Pod, wait_ready
 from harness.platforms.local.preflight import MONGO_FIX, binary_version, find_binary
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file

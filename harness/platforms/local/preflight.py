@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 
-from harness.platforms.base import Check
+from harness.contracts import Check
 
 APT = "sudo apt-get install -y"
 MONGO_FIX = ("install mongodb-org from MongoDB's own Debian repository (not in Debian's): "

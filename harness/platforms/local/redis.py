@@ -12,8 +12,8 @@ import time
 
 import redis
 
+from harness.contracts import ZONES, Endpoint
 from harness.errors import DeployError
-from harness.platforms.base import ZONES, Endpoint
 from harness.platforms.local import sentinel
 from harness.platforms.local.pods import Pod, binary, wait_ready
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pymysql
 
+from harness.contracts import RoleChange
 from harness.errors import DeployError
-from harness.platforms.base import RoleChange
 from harness.platforms.local import mariadb
 from harness.platforms.local.state import LocalHandle
 

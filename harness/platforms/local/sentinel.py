@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from harness.platforms.base import DeploySpec, RoleChange
+from harness.contracts import DeploySpec, RoleChange
 
 # e.g. "1234:X 27 Nov 2025 08:47:01.123 # +switch-master redis-redis 127.0.0.1 40001 127.0.0.1 40002"
 SWITCH_RE = re.compile(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.platforms.base import DeploySpec, Endpoint, RoleChange
+from harness.contracts import DeploySpec, Endpoint, RoleChange
 from harness.platforms.local.pods import Pod
 from harness.procs import ProcessRegistry
 

@@ -1,13 +1,14 @@
-"""The platform contract: what every place that runs deployments must offer.
+"""The vocabulary and the contracts every layer shares: engines, modes, faults, endpoints, and the
+platform protocol (Jepsen's `DB` + the primitives its nemesis needs).
 
-Jepsen's `DB` + the nemesis hooks it needs, in one small protocol. The workload sees only
-`Endpoint`; the run loop sees only `Platform`, `Deployment` and `Injection`.
+A neutral module: workload/, manifests/, scenarios/ and the checker stand on it, never on the db
+layer (`harness/platforms/`). The workload sees only `Endpoint`; the run loop sees `Platform`,
+`Deployment` and `Injection`.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -239,14 +240,3 @@ class Platform(Protocol):
     # its EndpointSlices over time, the time-to-endpoint-removal, the node-monitor-grace-period in
     # effect). Called after the read-back, before teardown; None when the platform has no Service.
 
-
-def endpoint_evidence(platform: Platform, dep: Deployment) -> dict[str, Any] | None:
-    """The platform's optional endpoint evidence for results.json (`service_endpoints`); best effort."""
-    fn = getattr(platform, "endpoint_evidence", None)
-    if fn is None:
-        return None
-    try:
-        return fn(dep)
-    except Exception as e:  # noqa: BLE001 - evidence is best effort; the cell's measures stand
-        logging.getLogger("harness.platforms").warning("endpoint evidence unavailable: %s", e)
-        return None
