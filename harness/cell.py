@@ -13,28 +13,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.clock import Clock, RealClock
 from harness.config import Settings
 from harness.contracts import Deployment, Endpoint, Platform
 from harness.errors import CellNotApplicable, CellSkipped
-from harness.faults import FaultWindow, Nemesis, iso, now_us
+from harness.faults import NEMESIS_FILE, FaultWindow, Nemesis, Observer, iso
 from harness.plan import CellPlan
 from harness.results import cell_record
+from harness.signals import Interrupted
 
 log = logging.getLogger("harness.cell")
 
 POLL_S = 0.5
-
-
-class Interrupted(BaseException):
-    """SIGINT / SIGTERM arrived: stop the run (a BaseException so `except Exception` lets it pass)."""
-
-    def __init__(self, signum: int):
-        super().__init__(f"signal {signum}")
-        self.signum = signum
 
 
 class LoadHandle(Protocol):
@@ -82,6 +76,8 @@ class CellEnv:
     run_dir: Path
     on_phase: Callable[[str], None] = lambda phase: None
     on_rates: Callable[[float, float], None] = lambda ok, failed: None
+    clock: Clock = field(default_factory=RealClock)
+    observe: Observer | None = None  # hears the nemesis's actions (the dry run prints them)
 
 
 def _rel(run_dir: Path, p: Path) -> str:
@@ -177,24 +173,25 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         load = env.workload.start(endpoint, plan.engine, mix, t.load_s, s, seed_info, hist_dir,
                                   cell_dir / "load.log", warmup_s=t.warmup_s)
         load_start_us = load.load_start_us
-        state["load_start_wall"] = time.time() + (load_start_us - now_us()) / 1e6
+        clock = env.clock
+        state["load_start_wall"] = clock.wall() + (load_start_us - clock.now_us()) / 1e6
         steady_end_us = load_start_us + int(t.before_fault_s * 1e6)
         fault = plan.fault
         if fault is not None:
-            nemesis = Nemesis(env.platform, dep, fault, at_us=steady_end_us).start()
-        summary = _follow(env, load, t.load_s + max(0.0, (load_start_us - now_us()) / 1e6), s.cell_timeout_s,
+            nemesis = Nemesis(env.platform, dep, fault, at_us=steady_end_us, clock=clock,
+                              history=hist_dir / NEMESIS_FILE, observe=env.observe).start()
+        summary = _follow(env, load, t.load_s + max(0.0, (load_start_us - clock.now_us()) / 1e6), s.cell_timeout_s,
                           nemesis=nemesis, recover_at_us=steady_end_us + int(t.fault_s * 1e6),
                           measured_from_us=load_start_us)
-        load_end_us = int(summary.get("load_end_us") or now_us())
+        load_end_us = int(summary.get("load_end_us") or clock.now_us())
         load = None
-        window = None
-        if nemesis is not None:
+        window: FaultWindow | None = None
+        if nemesis is not None and fault is not None:
             nemesis.stop()
-            if nemesis.error is not None:
-                raise RuntimeError(f"fault injection failed: {type(nemesis.error).__name__}: {nemesis.error}")
+            _raise_nemesis_error(nemesis)
             window = nemesis.window()
             if window is None:
-                raise RuntimeError(f"the {fault.kind} fault was never injected")  # type: ignore[union-attr]
+                raise RuntimeError(f"the {fault.kind} fault was never injected")
 
         env.on_phase("read back + check")
         timeline = cell_dir / "timeline.csv"
@@ -225,38 +222,50 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
 
 
 def _history_paths(hist_dir: Path) -> list[Path]:
-    return sorted(hist_dir.glob("*.jsonl"))
+    """The load workers' op histories (the nemesis's own file beside them is read as fault windows)."""
+    return sorted(hist_dir.glob("history-*.jsonl"))
+
+
+def _raise_nemesis_error(nemesis: Nemesis) -> None:
+    """A fault the platform cannot do makes the cell not applicable; any other nemesis error fails it."""
+    e = nemesis.error
+    if e is None:
+        return
+    if isinstance(e, CellNotApplicable):
+        raise e
+    raise RuntimeError(f"fault injection failed: {type(e).__name__}: {e}")
 
 
 def _follow(env: CellEnv, load: LoadHandle, duration_s: float, slack_s: float,
             nemesis: Nemesis | None = None, recover_at_us: int | None = None,
             measured_from_us: int | None = None) -> dict[str, Any]:
     """Polls a running load for the progress line until it ends; a hung load fails the cell."""
-    deadline = time.monotonic() + duration_s + slack_s
+    clock = env.clock
+    deadline_us = clock.now_us() + int((duration_s + slack_s) * 1e6)
     while not load.done():
-        if time.monotonic() > deadline:
+        if clock.now_us() > deadline_us:
             load.stop()
             raise TimeoutError(f"the load did not finish within {duration_s + slack_s:.0f} s")
         if nemesis is not None and nemesis.error is not None:
             load.stop()
-            raise RuntimeError(f"fault injection failed: {type(nemesis.error).__name__}: {nemesis.error}")
+            _raise_nemesis_error(nemesis)
         ok, failed = load.rates()
         env.on_rates(ok, failed)
-        if measured_from_us is not None and now_us() < measured_from_us:
+        if measured_from_us is not None and clock.now_us() < measured_from_us:
             pass  # still warming up: the phase stays "warm up"
         elif nemesis is not None:
-            env.on_phase(_fault_phase(nemesis, recover_at_us))
+            env.on_phase(_fault_phase(nemesis, recover_at_us, clock.now_us()))
         elif measured_from_us is not None:
             env.on_phase("load")
-        time.sleep(POLL_S)
+        clock.sleep(POLL_S)
     return load.finish(timeout_s=30)
 
 
-def _fault_phase(nemesis: Nemesis, recover_at_us: int | None) -> str:
+def _fault_phase(nemesis: Nemesis, recover_at_us: int | None, now: int) -> str:
     if not nemesis.injected:
-        return f"load, {nemesis.fault.kind} in {max(0.0, (nemesis.at_us - now_us()) / 1e6):.0f} s"
-    if nemesis.fault.duration_s and recover_at_us and now_us() < recover_at_us:
-        return f"{nemesis.fault.kind} in force, recover in {(recover_at_us - now_us()) / 1e6:.0f} s"
+        return f"load, {nemesis.fault.kind} in {max(0.0, (nemesis.at_us - now) / 1e6):.0f} s"
+    if nemesis.fault.duration_s and recover_at_us and now < recover_at_us:
+        return f"{nemesis.fault.kind} in force, recover in {(recover_at_us - now) / 1e6:.0f} s"
     return "observing recovery"
 
 

@@ -104,7 +104,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def cmd_list(_: argparse.Namespace) -> int:
-    from harness.runloop import list_everything
+    from harness.listing import list_everything
 
     return list_everything()
 
@@ -112,12 +112,7 @@ def cmd_list(_: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from harness.runloop import run_from_args
 
-    if not getattr(args, "install_kubeblocks", False):
-        return run_from_args(args)
-    from harness.platforms.kubernetes import k8s_platform_factory
-    from harness.runloop import execute, request_from_args
-
-    return execute(request_from_args(args), platform_factory=k8s_platform_factory(install_kubeblocks=True))
+    return run_from_args(args)
 
 
 def cmd_report(args: argparse.Namespace) -> int:

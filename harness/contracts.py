@@ -2,8 +2,8 @@
 platform protocol (Jepsen's `DB` + the primitives its nemesis needs).
 
 A neutral module: workload/, manifests/, scenarios/ and the checker stand on it, never on the db
-layer (`harness/platforms/`). The workload sees only `Endpoint`; the run loop sees `Platform`,
-`Deployment` and `Injection`.
+layer (`harness/platforms/`). The workload sees only `Endpoint`; the run loop sees `Platform` and
+`Deployment`.
 """
 
 from __future__ import annotations
@@ -176,22 +176,6 @@ class RoleChange:
 
 
 @runtime_checkable
-class Injection(Protocol):
-    """A fault in force. `recover()` restores what the fault took away; calling it twice is fine."""
-
-    fault: Fault
-    instances: tuple[str, ...]  # pod names hit
-    zone: str | None
-    injected_at_wall: float  # unix seconds
-    injected_at_mono_us: int  # time.monotonic_ns() // 1000 at injection: the history's clock
-
-    def recover(self) -> None: ...
-
-    @property
-    def recovered(self) -> bool: ...
-
-
-@runtime_checkable
 class Platform(Protocol):
     """Where deployments run. Every method either does its job or raises a clear error."""
 
@@ -217,9 +201,30 @@ class Platform(Protocol):
         """Current pods with zone and role, for targeting faults and for evidence."""
         ...
 
-    def inject(self, dep: Deployment, fault: Fault) -> Injection:
-        """Breaks something now and returns the handle that restores it."""
+    # Fault primitives: the nemesis (harness/faults.py) decides what a fault means and when; a platform
+    # only does the act, or raises CellNotApplicable for one it cannot do. `pods` are the ones the
+    # nemesis aimed at (for a zone: every pod there, possibly none).
+    def kill(self, dep: Deployment, pod: PodInfo) -> None:
+        """SIGKILL / delete with grace 0; the platform restarts it as its controller would."""
         ...
+
+    def pause(self, dep: Deployment, pod: PodInfo) -> None:
+        """The pod stops running but keeps its connections (SIGSTOP / container pause)."""
+        ...
+
+    def resume(self, dep: Deployment, pod: PodInfo) -> None: ...
+
+    def zone_down(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        """Every pod of the zone dies and none comes back there until `zone_up`."""
+        ...
+
+    def zone_up(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None: ...
+
+    def partition(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        """The zone's pods stay alive but are unreachable until `heal`."""
+        ...
+
+    def heal(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None: ...
 
     def role_changes(self, dep: Deployment) -> list[RoleChange]:
         """Primary changes the servers themselves recorded (logs, controller), oldest first."""

@@ -4,18 +4,15 @@ Exit 0 when the platform can run, 1 when not."""
 
 from __future__ import annotations
 
-import importlib
 import platform as _pyplatform
 import sys
 
 from rich.console import Console
 from rich.table import Table
 
+from harness import platforms
 from harness.contracts import Check
 from harness.software import CLIENT_DISTRIBUTIONS, client_versions
-
-PLATFORM_MODULES = {"local": "harness.platforms.local", "kind": "harness.platforms.kind",
-                    "k8s": "harness.platforms.kubernetes"}
 
 
 def render(platform: str, checks: list[Check], console: Console) -> None:
@@ -51,17 +48,14 @@ def can_run(checks: list[Check]) -> bool:
 
 def doctor(platform_name: str, console: Console | None = None) -> int:
     console = console or Console()
-    module_name = PLATFORM_MODULES.get(platform_name)
-    if module_name is None:
-        console.print(f"doctor: unknown platform {platform_name!r}; accepted: {', '.join(PLATFORM_MODULES)}")
+    if platform_name not in platforms.REGISTRY:
+        console.print(f"doctor: unknown platform {platform_name!r}; accepted: {', '.join(platforms.REGISTRY)}")
         return 1
     try:
-        module = importlib.import_module(module_name)
-        preflight = module.preflight
+        checks = platforms.preflight(platform_name)
     except (ImportError, AttributeError) as e:
-        console.print(f"doctor: the {platform_name} platform module is not available ({module_name}: {e})")
+        console.print(f"doctor: the {platform_name} platform module is not available ({e})")
         return 1
-    checks = list(preflight())
     render(platform_name, checks, console)
     render_clients(console)
     ok = can_run(checks)

@@ -1,35 +1,54 @@
-"""The nemesis: injects a scenario's fault at its scheduled time, recovers it later, records when.
+"""The nemesis: what a fault means (its target, its schedule, its recovery), over platform primitives.
 
-It runs beside the load in its own thread so the load's clock never waits for a fault, and it
-records a `FaultWindow` on the history's clock (monotonic µs) for the checker and for the
-results' `fault` block.
+A platform only offers primitives (kill a pod, pause/resume one, take a zone down/up, partition/heal
+it) and raises `CellNotApplicable` for one it lacks. Everything else is decided here, once for every
+platform: which pod "primary" names, when the fault starts, when it is recovered (scheduled here
+only), and the record of it. Like Jepsen's `:nemesis` process, each action is written to the
+history (`history/nemesis.jsonl`) as an `invoke` then an `info` op, and the checker and the
+figures read the fault window back from that one source (`read_windows`).
+
+A new fault is one `FaultAction` in `ACTIONS` (and, when it needs one, a new platform primitive);
+day-2 operations (switchover, rolling restart, scale-out) are meant to be further actions.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
-from harness.contracts import Deployment, Fault, Injection, Platform
+from harness.clock import Clock, RealClock
+from harness.contracts import ZONES, Deployment, Fault, Platform, PodInfo
+from harness.errors import CellNotApplicable, HarnessError
 
 log = logging.getLogger("harness.faults")
 
-
-def now_us() -> int:
-    return time.monotonic_ns() // 1000
+NEMESIS = "nemesis"  # the history's process name for nemesis ops (Jepsen's :nemesis)
+NEMESIS_FILE = "nemesis.jsonl"
 
 
 def iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
+class FaultTargetError(HarnessError):
+    """The deployment is not in a state the fault can be aimed at (no single primary): the cell fails."""
+
+
+# -- the one fault window type -------------------------------------------------------------------
 @dataclass(frozen=True)
 class FaultWindow:
-    """When a fault was in force, on the history's clock; `recovered_at_us` None = never recovered."""
+    """When a fault was in force, on the history's clock.
+
+    A one-shot fault the platform repairs itself (pod-kill) is recovered at the instant it is
+    injected (`recovered_at_us == injected_at_us`, `duration_s == 0`); a held fault whose recovery
+    never came has `recovered_at_us` None.
+    """
 
     kind: str
     target: str
@@ -42,9 +61,19 @@ class FaultWindow:
     planned_duration_s: float
 
     @property
+    def one_shot(self) -> bool:
+        return self.planned_duration_s == 0
+
+    @property
+    def held_until_us(self) -> int | None:
+        """The end of the fault's own interval, for checkers: None for a one-shot fault (nothing is
+        held; the platform's repair is what is measured) and for one never recovered."""
+        return None if self.one_shot else self.recovered_at_us
+
+    @property
     def duration_s(self) -> float:
         """How long the fault was in force (0 for a one-shot kill the platform repairs itself)."""
-        if self.planned_duration_s == 0 or self.recovered_at_us is None:
+        if self.one_shot or self.recovered_at_us is None:
             return self.planned_duration_s
         return round((self.recovered_at_us - self.injected_at_us) / 1e6, 3)
 
@@ -64,36 +93,333 @@ class FaultWindow:
         }
 
 
+# -- targeting: one rule for every platform ------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    pods: tuple[PodInfo, ...]  # the pods the fault hits
+    zone: str | None  # zone faults: the zone; pod faults: the pod's zone
+
+    @property
+    def instances(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.pods)
+
+
+def _data(pods: list[PodInfo]) -> list[PodInfo]:
+    return [p for p in pods if p.role not in ("sentinel", "arbiter")]
+
+
+def the_primary(pods: list[PodInfo]) -> PodInfo:
+    primaries = [p for p in _data(pods) if p.role == "primary"]
+    if len(primaries) != 1:
+        raise FaultTargetError(f"no single primary to aim the fault at: {len(primaries)} pods report primary "
+                               f"({', '.join(p.name for p in primaries) or 'none'})")
+    return primaries[0]
+
+
+def pick_pod(pods: list[PodInfo], target: str, mode: str) -> PodInfo:
+    """The pod a pod fault hits: the one primary, a secondary (a live one first), or a pod by name."""
+    if target == "primary":
+        return the_primary(pods)
+    if target == "secondary":
+        if mode == "statefulset":
+            raise CellNotApplicable("a statefulset deployment has no secondary")
+        primary = next((p.name for p in _data(pods) if p.role == "primary"), None)
+        others = [p for p in _data(pods) if p.name != primary]
+        if not others:
+            raise CellNotApplicable(f"no secondary in this {mode} deployment")
+        return next((p for p in others if p.role == "secondary" and p.alive), next((p for p in others if p.alive), others[0]))
+    for p in pods:
+        if p.name == target:
+            return p
+    raise HarnessError(f"fault target {target!r}: no such pod (have {', '.join(p.name for p in pods)})")
+
+
+def pick_zone(pods: list[PodInfo], target: str) -> str:
+    if target == "primary":
+        return the_primary(pods).zone
+    if target not in ZONES:
+        raise HarnessError(f"zone fault target {target!r}: expected 'primary' or one of {', '.join(ZONES)}")
+    return target
+
+
+# -- the actions -------------------------------------------------------------------------------
+class FaultAction(Protocol):
+    """What one fault kind does with the platform's primitives."""
+
+    one_shot: bool  # the platform repairs it by itself: no recovery step is scheduled
+
+    def aim(self, pods: list[PodInfo], fault: Fault, mode: str) -> Target: ...
+
+    def start(self, platform: Platform, dep: Deployment, target: Target) -> None: ...
+
+    def stop(self, platform: Platform, dep: Deployment, target: Target) -> None: ...
+
+
+class _PodAction:
+    def aim(self, pods: list[PodInfo], fault: Fault, mode: str) -> Target:
+        pod = pick_pod(pods, fault.target, mode)
+        return Target((pod,), pod.zone)
+
+
+class _ZoneAction:
+    def aim(self, pods: list[PodInfo], fault: Fault, mode: str) -> Target:
+        zone = pick_zone(pods, fault.target)
+        return Target(tuple(p for p in pods if p.zone == zone), zone)
+
+
+class PodKill(_PodAction):
+    """SIGKILL / delete with grace 0; the platform restarts it (kubelet, the local supervisor)."""
+
+    one_shot = True
+
+    def start(self, platform: Platform, dep: Deployment, target: Target) -> None:
+        platform.kill(dep, target.pods[0])
+
+    def stop(self, platform: Platform, dep: Deployment, target: Target) -> None:
+        pass
+
+
+class PodFreeze(_PodAction):
+    one_shot = False
+
+    def start(self, platform: Platform, dep: Deployment, target: Target) -> None:
+        platform.pause(dep, target.pods[0])
+
+    def stop(self, platform: Platform, dep: Deployment, target: Target) -> None:
+        platform.resume(dep, target.pods[0])
+
+
+class ZoneOutage(_ZoneAction):
+    """Every pod of the zone dies and stays down until the zone returns."""
+
+    one_shot = False
+
+    def start(self, platform: Platform, dep: Deployment, target: Target) -> None:
+        platform.zone_down(dep, target.zone or "", target.pods)
+
+    def stop(self, platform: Platform, dep: Deployment, target: Target) -> None:
+        platform.zone_up(dep, target.zone or "", target.pods)
+
+
+class ZonePartition(_ZoneAction):
+    """The zone's pods stay alive but nothing reaches them."""
+
+    one_shot = False
+
+    def start(self, platform: Platform, dep: Deployment, target: Target) -> None:
+        platform.partition(dep, target.zone or "", target.pods)
+
+    def stop(self, platform: Platform, dep: Deployment, target: Target) -> None:
+        platform.heal(dep, target.zone or "", target.pods)
+
+
+ACTIONS: dict[str, FaultAction] = {
+    "pod-kill": PodKill(), "pod-freeze": PodFreeze(), "zone-outage": ZoneOutage(), "zone-partition": ZonePartition(),
+}
+
+
+def action_for(fault: Fault) -> FaultAction:
+    if fault.kind not in ACTIONS:
+        raise HarnessError(f"unknown fault {fault.kind!r}; accepted: {', '.join(ACTIONS)}")
+    if fault.duration_s < 0:
+        raise HarnessError(f"fault duration must be >= 0, got {fault.duration_s}")
+    return ACTIONS[fault.kind]
+
+
+# -- the record ----------------------------------------------------------------------------------
+class NemesisLog:
+    """The nemesis's own history file: `invoke` when an action begins, `info` when it is done
+    (`info`: a fault's effect is known only through the checker, as in Jepsen)."""
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self._lock = threading.Lock()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, type_: str, f: str, t_us: int, wall: float, **value: Any) -> None:
+        if self.path is None:
+            return
+        rec = {"type": type_, "p": NEMESIS, "f": f, "t_us": t_us, "wall": wall, "value": value}
+        with self._lock, open(self.path, "a") as fh:
+            fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+
+def read_windows(path: Path) -> list[FaultWindow]:
+    """The fault windows a nemesis history file records, in order (an unrecovered one has no end)."""
+    if not path.exists():
+        return []
+    out: list[FaultWindow] = []
+    open_: dict[str, dict[str, Any]] = {}
+    for rec in _records(path):
+        v = rec.get("value") or {}
+        if rec.get("type") != "info":
+            continue
+        if rec["f"] == "start":
+            open_[v["fault"]] = {**v, "t_us": rec["t_us"], "wall": rec["wall"]}
+            if v.get("one_shot"):
+                out.append(_window(open_.pop(v["fault"]), rec["t_us"], rec["wall"]))
+        elif rec["f"] == "stop" and v["fault"] in open_:
+            out.append(_window(open_.pop(v["fault"]), rec["t_us"], rec["wall"]))
+    out.extend(_window(s, None, None) for s in open_.values())
+    return sorted(out, key=lambda w: w.injected_at_us)
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    with open(path) as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _window(start: dict[str, Any], end_us: int | None, end_wall: float | None) -> FaultWindow:
+    return FaultWindow(kind=start["fault"], target=start["target"], instances=tuple(start["instances"]),
+                       zone=start["zone"], injected_at_us=start["t_us"], injected_at_wall=start["wall"],
+                       recovered_at_us=end_us, recovered_at_wall=end_wall,
+                       planned_duration_s=start["planned_duration_s"])
+
+
+# -- one fault in force --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NemesisEvent:
+    """What the nemesis just did, for whoever listens (the dry run prints these as its plan)."""
+
+    name: str  # "aimed" | "injected" | "recovered" | "refused" (the platform cannot do it here)
+    fault: Fault
+    dep: Deployment
+    pods: tuple[PodInfo, ...] = ()  # aimed: the pods as the platform showed them
+    target: Target | None = None
+    reason: str | None = None  # refused: why
+
+
+Observer = Callable[[NemesisEvent], None]
+
+
+def _unobserved(event: NemesisEvent) -> None:
+    pass
+
+
+@dataclass
+class ActiveFault:
+    """A fault that has been started; `recover()` stops it once (idempotent, thread-safe) and records
+    the stop. A one-shot fault is recovered at the instant it started."""
+
+    fault: Fault
+    dep: Deployment
+    target: Target
+    injected_at_us: int
+    injected_at_wall: float
+    _stop: Callable[[], None] = field(repr=False)
+    _clock: Clock = field(repr=False)
+    _record: NemesisLog = field(repr=False)
+    _observe: Observer = field(repr=False, default=_unobserved)
+    recovered_at_us: int | None = None
+    recovered_at_wall: float | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def instances(self) -> tuple[str, ...]:
+        return self.target.instances
+
+    @property
+    def zone(self) -> str | None:
+        return self.target.zone
+
+    @property
+    def recovered(self) -> bool:
+        return self.recovered_at_us is not None
+
+    def recover(self) -> None:
+        with self._lock:
+            if self.recovered_at_us is not None:
+                return
+            kind = self.fault.kind
+            self._record.write("invoke", "stop", self._clock.now_us(), self._clock.wall(), fault=kind)
+            self._stop()
+            self.recovered_at_us, self.recovered_at_wall = self._clock.now_us(), self._clock.wall()
+            self._record.write("info", "stop", self.recovered_at_us, self.recovered_at_wall, fault=kind)
+        log.info("recovered %s", self.fault.kind)
+        self._observe(NemesisEvent("recovered", self.fault, self.dep, target=self.target))
+
+    def window(self) -> FaultWindow:
+        return FaultWindow(
+            kind=self.fault.kind, target=self.fault.target, instances=self.instances, zone=self.zone,
+            injected_at_us=self.injected_at_us, injected_at_wall=self.injected_at_wall,
+            recovered_at_us=self.recovered_at_us, recovered_at_wall=self.recovered_at_wall,
+            planned_duration_s=self.fault.duration_s,
+        )
+
+
+def inject(platform: Platform, dep: Deployment, fault: Fault, *, clock: Clock | None = None,
+           record: NemesisLog | None = None, observe: Observer | None = None) -> ActiveFault:
+    """Aims the fault at the deployment as it is now and starts it; returns the handle that recovers it.
+
+    A one-shot fault (pod-kill) is recovered at once: the platform's repair is what gets measured."""
+    clock = clock or RealClock()
+    record = record or NemesisLog(None)
+    observe = observe or _unobserved
+    action = action_for(fault)
+    record.write("invoke", "start", clock.now_us(), clock.wall(), fault=fault.kind, target=fault.target)
+    try:
+        pods = platform.pods(dep)
+        target = action.aim(pods, fault, dep.mode)
+        observe(NemesisEvent("aimed", fault, dep, pods=tuple(pods), target=target))
+        t_us, wall = clock.now_us(), clock.wall()
+        action.start(platform, dep, target)
+    except CellNotApplicable as e:  # `fail`: certainly nothing was done
+        record.write("fail", "start", clock.now_us(), clock.wall(), fault=fault.kind, reason=e.reason)
+        observe(NemesisEvent("refused", fault, dep, reason=e.reason))
+        raise
+    one_shot = action.one_shot
+    record.write("info", "start", t_us, wall, fault=fault.kind, target=fault.target, instances=list(target.instances),
+                 zone=target.zone, planned_duration_s=fault.duration_s, one_shot=one_shot)
+    log.info("injected %s on %s (zone %s)", fault.kind, ",".join(target.instances) or "-", target.zone)
+    active = ActiveFault(fault, dep, target, t_us, wall, lambda: action.stop(platform, dep, target), clock, record,
+                         observe, recovered_at_us=t_us if one_shot else None,
+                         recovered_at_wall=wall if one_shot else None)
+    observe(NemesisEvent("injected", fault, dep, target=target))
+    if one_shot:
+        observe(NemesisEvent("recovered", fault, dep, target=target))
+    return active
+
+
+# -- the schedule --------------------------------------------------------------------------------
 class Nemesis:
     """One fault: inject at `at_us`, recover `fault.duration_s` later (0: the platform repairs it).
 
-    `stop()` always leaves the deployment unbroken (recover is idempotent), also after Ctrl-C.
+    Runs in its own thread so the load's clock never waits for a fault (inline on a clock that only
+    moves when waited on: a dry run). `stop()` always leaves the deployment unbroken, also after Ctrl-C.
     """
 
-    def __init__(self, platform: Platform, dep: Deployment, fault: Fault, at_us: int):
+    def __init__(self, platform: Platform, dep: Deployment, fault: Fault, at_us: int, *,
+                 clock: Clock | None = None, history: Path | None = None, observe: Observer | None = None):
         self.platform = platform
         self.dep = dep
         self.fault = fault
         self.at_us = at_us
+        self.clock = clock or RealClock()
+        self.record = NemesisLog(history)
+        self.observe = observe
         self.error: BaseException | None = None
-        self._injection: Injection | None = None
-        self._recovered_us: int | None = None
-        self._recovered_wall: float | None = None
+        self._active: ActiveFault | None = None
         self._cancel = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"nemesis-{fault.kind}", daemon=True)
 
     def start(self) -> Nemesis:
-        self._thread.start()
+        if self.clock.concurrent:
+            self._thread.start()
+        else:
+            self._run()
         return self
 
     def _sleep_until(self, t_us: int) -> bool:
         """False when cancelled before `t_us`."""
         while not self._cancel.is_set():
-            left = (t_us - now_us()) / 1e6
+            left = (t_us - self.clock.now_us()) / 1e6
             if left <= 0:
                 return True
-            self._cancel.wait(min(left, 0.2))
+            self.clock.wait(self._cancel, min(left, 0.2))
         return False
 
     def _run(self) -> None:
@@ -103,36 +429,33 @@ class Nemesis:
             with self._lock:
                 if self._cancel.is_set():
                     return
-                inj = self.platform.inject(self.dep, self.fault)
-                self._injection = inj
-            log.info("injected %s on %s (zone %s)", self.fault.kind, ",".join(inj.instances) or "-", inj.zone)
+                self._active = inject(self.platform, self.dep, self.fault, clock=self.clock, record=self.record,
+                                      observe=self.observe)
             if self.fault.duration_s > 0:
-                self._sleep_until(inj.injected_at_mono_us + int(self.fault.duration_s * 1e6))
+                self._sleep_until(self._active.injected_at_us + int(self.fault.duration_s * 1e6))
                 self._recover()
+        except CellNotApplicable as e:  # the platform lacks the primitive: the cell is not applicable
+            self.error = e
+            log.info("nemesis: not applicable here: %s", e.reason)
         except BaseException as e:  # noqa: BLE001 - handed to the run loop, which fails the cell
             self.error = e
             log.error("nemesis: %s: %s", type(e).__name__, e)
 
     def _recover(self) -> None:
         with self._lock:
-            inj = self._injection
-            if inj is None or self._recovered_us is not None:
-                return
-            inj.recover()
-            self._recovered_us = now_us()
-            self._recovered_wall = time.time()
-        log.info("recovered %s", self.fault.kind)
+            if self._active is not None:
+                self._active.recover()
 
     @property
     def injected(self) -> bool:
-        return self._injection is not None
+        return self._active is not None
 
     def stop(self) -> None:
         """Cancels a pending injection, recovers one in force, waits for the thread."""
         self._cancel.set()
         if self._thread.is_alive():
             self._thread.join(timeout=30)
-        if self._injection is not None:
+        if self._active is not None:
             try:
                 self._recover()
             except Exception as e:  # noqa: BLE001 - teardown follows anyway
@@ -141,18 +464,11 @@ class Nemesis:
                     self.error = e
 
     def window(self) -> FaultWindow | None:
-        inj = self._injection
-        if inj is None:
+        """The fault window as the nemesis's history records it (the checker's source too)."""
+        if self._active is None:
             return None
-        one_shot = self.fault.duration_s == 0
-        return FaultWindow(
-            kind=self.fault.kind,
-            target=self.fault.target,
-            instances=tuple(inj.instances),
-            zone=inj.zone,
-            injected_at_us=inj.injected_at_mono_us,
-            injected_at_wall=inj.injected_at_wall,
-            recovered_at_us=inj.injected_at_mono_us if one_shot else self._recovered_us,
-            recovered_at_wall=inj.injected_at_wall if one_shot else self._recovered_wall,
-            planned_duration_s=self.fault.duration_s,
-        )
+        if self.record.path is not None:
+            windows = read_windows(self.record.path)
+            if windows:
+                return windows[-1]
+        return self._active.window()

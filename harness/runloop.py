@@ -1,4 +1,4 @@
-"""`harness run` and `harness list`: plan the cells, run them one by one, keep results.json current.
+"""`harness run`: plan the cells, run them one by one, keep results.json current (the composition root).
 
 The run directory `reports/<run-id>/` holds run.log, settings.json (the exact settings used),
 results.json (rewritten after every cell), logs/ (each server's log), cells/ (history and
@@ -13,186 +13,41 @@ import argparse
 import json
 import logging
 import os
-import platform as _pyplatform
-import signal
-import subprocess
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness.cell import CellEnv, Interrupted, Workload, run_cell
+from harness import platforms
+from harness.cell import CellEnv, Workload, run_cell
 from harness.config import PROFILES, Settings, build_settings, load_settings_file, settings_to_json
-from harness.contracts import ENGINES, MODES, PLATFORMS, Check, Platform
+from harness.context import RunContext
+from harness.contracts import ENGINES, MODES, Platform
 from harness.errors import HarnessError
 from harness.faults import iso
 from harness.plan import CellPlan, fmt_duration, plan_cells, planned_total_s, scenario_timings
 from harness.procs import ProcessRegistry, find_leftovers, state_dir_from_env
 from harness.progress import Progress, make_progress
 from harness.results import RESULTS_FILE, cell_record, new_results, write_results
-from harness.software import client_versions
+from harness.runmeta import (
+    git_sha,
+    harness_version,
+    host_info,
+    new_run_dir,
+    point_latest,
+    software_versions,
+    unavailable_engines,
+)
+from harness.signals import Interrupted, SignalGate, exit_status, signals_raise
 
 log = logging.getLogger("harness.run")
 
-EXIT_FOR_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 EXIT_INVALID = 3  # the run finished, but the harness could not vouch for some cells' numbers
-ENGINE_BINARY = {"mysql": ("mariadbd", "mysqld"), "redis": ("redis-server",), "mongodb": ("mongod",)}
-SOFTWARE_OF_CHECK = {"mariadbd": "mariadb", "mysqld": "mariadb", "redis-server": "redis", "mongod": "mongodb",
-                     "kind": "kind", "kubernetes": "kubernetes", "kubeblocks": "kubeblocks"}
-
-
-# -- platform choice ---------------------------------------------------------------------------
-def choose_platform(requested: str) -> tuple[str, str]:
-    """(platform, why). `auto`: kind when a Docker engine answers and kind/kubectl/helm are usable."""
-    if requested != "auto":
-        return requested, "requested with --platform"
-    from harness.platforms.tools import docker_engine_check, tool_check
-
-    docker = docker_engine_check(timeout_s=5)
-    if not docker.ok:
-        return "local", f"auto: no usable Docker engine ({docker.detail})"
-    missing = [c.name for c in (tool_check(n) for n in ("kind", "kubectl", "helm")) if not c.ok and c.required]
-    if missing:
-        return "local", f"auto: Docker engine {docker.version} answers but {', '.join(missing)} cannot be had"
-    return "kind", f"auto: Docker engine {docker.version} answers and kind/kubectl/helm are usable"
-
-
-def make_platform(name: str, registry: ProcessRegistry, run_dir: Path, work_dir: Path) -> Platform:
-    """The platform object; each import is lazy so `local` needs no Kubernetes SDK."""
-    if name == "local":
-        from harness.platforms.local import LocalPlatform
-
-        return LocalPlatform(registry, run_dir, work_dir)
-    if name == "kind":
-        from harness.platforms.commands import LogWriter, RealRunner
-        from harness.platforms.kind import KindPlatform
-
-        # every external command goes to run.log (secrets go on stdin and are never echoed)
-        return KindPlatform(RealRunner(echo=LogWriter()), run_dir, registry=registry, work_dir=work_dir)
-    if name == "k8s":
-        from harness.platforms.commands import LogWriter, RealRunner
-        from harness.platforms.kubernetes import KubernetesPlatform
-
-        return KubernetesPlatform(RealRunner(echo=LogWriter()), run_dir, registry=registry, work_dir=work_dir)
-    raise HarnessError(f"unknown platform {name!r}; accepted: auto, {', '.join(PLATFORMS)}")
-
-
-def unavailable_engines(checks: list[Check], engines: list[str]) -> dict[str, str]:
-    """engine -> reason, for optional servers the preflight found missing (mongod): skipped at once."""
-    out: dict[str, str] = {}
-    for c in checks:
-        if c.ok or c.required:
-            continue
-        for e in engines:
-            if c.name in ENGINE_BINARY[e]:
-                out[e] = f"{c.name} is not installed on this machine; to run these cells: {c.fix or c.detail}"
-    return out
-
-
-def software_versions(checks: list[Check]) -> dict[str, str | None]:
-    """The servers' versions from the preflight checks, then the client libraries' from this interpreter."""
-    sw: dict[str, str | None] = {k: None for k in ("mariadb", "redis", "mongodb", "kubeblocks", "kubernetes", "kind")}
-    for c in checks:
-        key = SOFTWARE_OF_CHECK.get(c.name.lower())
-        if key and c.ok and c.version and sw[key] is None:
-            sw[key] = c.version
-    return {**sw, **client_versions()}
-
-
-# -- run metadata ------------------------------------------------------------------------------
-def git_sha() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def harness_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("openim-kb-poc")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
-def host_info() -> dict[str, Any]:
-    mem_kb = 0
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
-    except OSError:
-        pass
-    return {"cpus": os.cpu_count() or 1, "memory_gb": round(mem_kb / 1024 / 1024, 1),
-            "os": f"{_pyplatform.system()} {_pyplatform.release()}"}
-
-
-def new_run_dir(out: Path, platform: str, profile: str) -> tuple[str, Path]:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}-{platform}-{profile}"
-    out.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 100):
-        run_id = base if n == 1 else f"{base}-{n}"
-        run_dir = out / run_id
-        try:
-            run_dir.mkdir()
-            return run_id, run_dir
-        except FileExistsError:
-            continue
-    raise HarnessError(f"cannot create a run directory under {out}")
-
-
-def point_latest(out: Path, run_id: str) -> None:
-    """`<out>/latest` -> `<run-id>` (relative), replaced atomically."""
-    link = out / "latest"
-    tmp = out / f".latest.{os.getpid()}"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(run_id)
-    os.replace(tmp, link)
-
-
-# -- signals ---------------------------------------------------------------------------------
-class SignalGate:
-    """SIGINT/SIGTERM: while armed, the first one raises Interrupted; while held (teardown), it is
-    only remembered. Later signals are ignored, so a second Ctrl-C cannot cut a teardown short."""
-
-    def __init__(self) -> None:
-        self.got: int | None = None
-        self.armed = True
-
-    def handler(self, signum: int, _frame: Any) -> None:
-        if self.got is not None:
-            return
-        self.got = signum
-        if self.armed:
-            raise Interrupted(signum)
-
-    def hold(self) -> None:
-        self.armed = False
-
-    def arm(self) -> None:
-        """Re-armed (e.g. for the report) only while no signal has arrived."""
-        self.armed = self.got is None
-
-
-@contextmanager
-def signals_raise() -> Any:
-    """Installs a SignalGate for the block; restores the previous handlers afterwards."""
-    gate = SignalGate()
-    old = {s: signal.signal(s, gate.handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield gate
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+PlatformFactory = Callable[[str, RunContext], Platform]
+WorkloadFactory = Callable[[RunContext], Workload]
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -206,6 +61,7 @@ class RunRequest:
     out: Path
     dry_run: bool = False
     render_report: bool = True
+    install_kubeblocks: bool = False  # k8s: move an installed KubeBlocks of another version to the pinned one
 
 
 def request_from_args(args: argparse.Namespace) -> RunRequest:
@@ -216,7 +72,7 @@ def request_from_args(args: argparse.Namespace) -> RunRequest:
                               source=str(args.settings) if overrides is not None else "settings")
     return RunRequest(scenarios=list(args.scenarios or []), platform=args.platform, engines=list(args.engines),
                       modes=list(args.modes), settings=settings, out=Path(args.out),
-                      dry_run=bool(args.dry_run))
+                      dry_run=bool(args.dry_run), install_kubeblocks=bool(getattr(args, "install_kubeblocks", False)))
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -224,10 +80,11 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def execute(req: RunRequest, workload: Workload | None = None, stream: Any = None,
-            platform_factory: Callable[[str, ProcessRegistry, Path, Path], Platform] = make_platform,
-            workload_factory: Callable[[ProcessRegistry], Workload] | None = None) -> int:
-    """Runs a request end to end; returns the exit status. `workload`, `workload_factory` (given the
-    run's process registry) and `platform_factory`: for tests."""
+            platform_factory: PlatformFactory = platforms.create,
+            workload_factory: WorkloadFactory | None = None) -> int:
+    """Runs a request end to end; returns the exit status. The composition root: it builds the run
+    context and, from it, the platform and the workload. `workload`, `workload_factory` and
+    `platform_factory`: for tests."""
     import scenarios
 
     out_stream = stream or sys.stdout
@@ -243,7 +100,7 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
     for m in req.modes:
         if m not in MODES:
             raise HarnessError(f"unknown mode {m!r}; accepted: {', '.join(MODES)}")
-    platform_name, why = choose_platform(req.platform)
+    platform_name, why = platforms.choose(req.platform)
     say(f"platform: {platform_name} ({why})")
 
     leftovers = find_leftovers(state_dir_from_env())
@@ -255,18 +112,17 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
 
     if req.dry_run:
         unavailable: dict[str, str] = {}
-        if platform_name == "local":  # its preflight only runs `--version`: safe in a dry run
-            from harness.platforms.local.preflight import preflight
-
-            unavailable = unavailable_engines(preflight(), req.engines)
+        plans_commands = platforms.entry(platform_name).plans_commands
+        if not plans_commands:  # local: its preflight only runs `--version`, safe in a dry run
+            unavailable = unavailable_engines(platforms.preflight(platform_name), req.engines)
         cells = plan_cells(selected, req.engines, req.modes, req.settings, unavailable, platform=platform_name)
         _print_plan(say, cells, req.settings, dry=True)
-        if platform_name in ("kind", "k8s"):  # every command and manifest, in order, executing nothing
-            from harness.platforms.kubernetes import dry_run_plan
+        if plans_commands:  # every command and manifest, in order, executing nothing
+            from harness.dryrun import dry_run_plan
 
             say(f"\n{platform_name} commands and manifests, in order (dry run: nothing is executed):")
-            dry_run_plan(platform_name, [c for c in cells if c.runnable()], req.settings.deploy_spec(),
-                         out=out_stream)
+            dry_run_plan(platform_name, [c for c in cells if c.runnable()], req.settings, out=out_stream,
+                         install_kubeblocks=req.install_kubeblocks)
         return 0
 
     with signals_raise() as gate:  # setup, every cell, teardown and the report
@@ -275,9 +131,8 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
 
 
 def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: str, workload: Workload | None,
-                 out_stream: Any, say: Callable[[str], None],
-                 platform_factory: Callable[[str, ProcessRegistry, Path, Path], Platform], gate: SignalGate,
-                 workload_factory: Callable[[ProcessRegistry], Workload] | None = None) -> int:
+                 out_stream: Any, say: Callable[[str], None], platform_factory: PlatformFactory, gate: SignalGate,
+                 workload_factory: WorkloadFactory | None = None) -> int:
     try:
         run_id, run_dir = new_run_dir(req.out, platform_name, req.settings.profile)
         point_latest(req.out, run_id)
@@ -311,7 +166,9 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
                                  for s in selected},
         }, indent=1) + "\n")
         work_dir = Path(os.environ.get("HARNESS_WORK_DIR", "/tmp")) / f"harness-{run_id}"
-        platform = platform_factory(platform_name, registry, run_dir, work_dir)
+        run = RunContext(settings=req.settings, run_dir=run_dir, work_dir=work_dir, registry=registry, log=log,
+                         out=out_stream, install_kubeblocks=req.install_kubeblocks)
+        platform = platform_factory(platform_name, run)
         checks = platform.preflight()
         missing = [c for c in checks if c.required and not c.ok]
         if missing:
@@ -324,14 +181,14 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
         _print_plan(say, cells, req.settings, dry=False)
         say(f"run directory: {run_dir}")
         if workload is None and workload_factory is not None:
-            workload = workload_factory(registry)
+            workload = workload_factory(run)
         if workload is None:
             from harness.workload_parts import RealWorkload
 
             workload = RealWorkload(registry)
-        exit_code = _run_cells(cells, platform, workload, req.settings, run_dir, results, results_path, out_stream)
+        exit_code = _run_cells(cells, platform, workload, run, results, results_path)
     except Interrupted as e:  # before the first cell (setup, preflight): no cell to mark
-        exit_code = EXIT_FOR_SIGNAL.get(signal.Signals(e.signum), 130)
+        exit_code = exit_status(e.signum)
         log.warning("interrupted by signal %d during setup", e.signum)
         say(f"interrupted (signal {e.signum}) during setup: stopping everything; results kept in {results_path}")
         results = results or new_results(run_info)
@@ -348,7 +205,7 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
             logging.getLogger("harness").removeHandler(handler)
             handler.close()
     if gate.got is not None and not exit_code:  # arrived while tearing down a finished run
-        exit_code = EXIT_FOR_SIGNAL.get(signal.Signals(gate.got), 130)
+        exit_code = exit_status(gate.got)
         if results is not None:
             results["run"]["status"] = "interrupted"
             write_results(results_path, results)
@@ -360,7 +217,7 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
             paths = render_run_dir(run_dir)
         except Interrupted as e:
             say(f"interrupted (signal {e.signum}) while writing the report; results kept in {results_path}")
-            return EXIT_FOR_SIGNAL.get(signal.Signals(e.signum), 130)
+            return exit_status(e.signum)
         finally:
             gate.hold()
         report = next((p for p in paths if p.name == "report.html"), paths[0] if paths else None)
@@ -388,12 +245,13 @@ def _print_plan(say: Callable[[str], None], cells: list[CellPlan], s: Settings, 
         say(f"      ({', '.join(keys)})")
 
 
-def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, settings: Settings,
-               run_dir: Path, results: dict[str, Any], results_path: Path, stream: Any) -> int:
-    progress: Progress = make_progress(len(cells), planned_total_s(cells, settings.cell_overhead_s), stream)
-    env = CellEnv(platform=platform, workload=workload, settings=settings, run_dir=run_dir,
+def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, run: RunContext,
+               results: dict[str, Any], results_path: Path) -> int:
+    stream = run.out
+    progress: Progress = make_progress(len(cells), planned_total_s(cells, run.settings.cell_overhead_s), stream)
+    env = CellEnv(platform=platform, workload=workload, settings=run.settings, run_dir=run.run_dir,
                   on_phase=lambda p: progress.update(phase=p),
-                  on_rates=lambda ok, failed: progress.update(ok_s=ok, failed_s=failed))
+                  on_rates=lambda ok, failed: progress.update(ok_s=ok, failed_s=failed), clock=run.clock)
     exit_code = 0
     current: CellPlan | None = None
     try:  # signals: the caller's SignalGate raises Interrupted here
@@ -408,7 +266,7 @@ def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, se
             progress.cell_finished(rec)
             current = None
     except Interrupted as e:
-        exit_code = EXIT_FOR_SIGNAL.get(signal.Signals(e.signum), 130)
+        exit_code = exit_status(e.signum)
         log.warning("interrupted by signal %d", e.signum)
         if current is not None:
             results["cells"].append(cell_record(scenario=current.scenario.name, engine=current.engine,
@@ -445,25 +303,3 @@ def _setup_logging(path: Path) -> logging.Handler:
     root.addHandler(handler)
     root.propagate = False
     return handler
-
-
-# -- harness list ------------------------------------------------------------------------------
-def list_everything(stream: Any = None) -> int:
-    import scenarios
-
-    out = stream or sys.stdout
-    w = lambda text="": print(text, file=out)  # noqa: E731
-    w("scenarios (in run order; timings for the quick profile):")
-    for sc in scenarios.load_scenarios().values():
-        t = sc.timings_for("quick")
-        fault = f"{sc.fault.kind} ({sc.fault.target})" if sc.fault else "no fault"
-        w(f"  {sc.name:<20} {fault:<24} warm-up {t.warmup_s:g} s, load {t.load_s:g} s"
-          + (f" (fault at {t.before_fault_s:g} s for {t.fault_s:g} s)" if sc.fault else ""))
-        w(f"  {'':<20} {sc.summary}")
-        for mode, why in sc.not_applicable.items():
-            w(f"  {'':<20} not applicable to {mode}: {why}")
-    w(f"engines:   {', '.join(ENGINES)}")
-    w(f"modes:     {', '.join(MODES)}")
-    w(f"profiles:  {', '.join(PROFILES)} (default quick)")
-    w(f"platforms: auto, {', '.join(PLATFORMS)} (default auto: kind with a Docker engine, else local)")
-    return 0

@@ -25,9 +25,10 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.05):
 def recording_platform_factory(started: list[tuple[int, int | None, str]]):
     """The run loop's platform factory, wrapped so every process the run spawns is appended to
     `started` as (pid, start ticks, name): tests then check by pid that none outlived the run."""
-    from harness.runloop import make_platform
+    from harness.platforms import create
 
-    def factory(name, registry, run_dir, work_dir):
+    def factory(name, run):
+        registry = run.registry
         orig = registry.spawn
 
         def spawn(argv, name, **kw):
@@ -36,6 +37,6 @@ def recording_platform_factory(started: list[tuple[int, int | None, str]]):
             return proc
 
         registry.spawn = spawn
-        return make_platform(name, registry, run_dir, work_dir)
+        return create(name, run)
 
     return factory

@@ -8,29 +8,11 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import time
 from pathlib import Path
 
-from harness.contracts import Check, Deployment, Endpoint, Topology
+from harness.contracts import Check, Deployment, Endpoint, PodInfo, Topology
 from harness.errors import CellSkipped
-from harness.faults import now_us
-
-
-class FakeInjection:
-    def __init__(self, fault):
-        self.fault = fault
-        self.instances = ("fake-0",)
-        self.zone = "zone-a"
-        self.injected_at_wall = time.time()
-        self.injected_at_mono_us = now_us()
-        self._recovered = False
-
-    def recover(self):
-        self._recovered = True
-
-    @property
-    def recovered(self):
-        return self._recovered
+from harness.history import now_us
 
 
 class FakePlatform:
@@ -57,12 +39,32 @@ class FakePlatform:
         return Endpoint(dep.engine, dep.mode, (("127.0.0.1", 1),), password="fake-secret")
 
     def pods(self, dep):
-        return []
+        pods = [PodInfo("fake-0", "zone-a", "primary", "127.0.0.1", 1, True)]
+        if dep.mode == "kubeblocks":
+            pods.append(PodInfo("fake-1", "zone-b", "secondary", "127.0.0.1", 2, True))
+        return pods
 
-    def inject(self, dep, fault):
-        inj = FakeInjection(fault)
-        self.injections.append(inj)
-        return inj
+    # the fault primitives: recorded (what the nemesis asked for), nothing else
+    def kill(self, dep, pod):
+        self.injections.append(("kill", pod.name))
+
+    def pause(self, dep, pod):
+        self.injections.append(("pause", pod.name))
+
+    def resume(self, dep, pod):
+        self.injections.append(("resume", pod.name))
+
+    def zone_down(self, dep, zone, pods):
+        self.injections.append(("zone_down", zone))
+
+    def zone_up(self, dep, zone, pods):
+        self.injections.append(("zone_up", zone))
+
+    def partition(self, dep, zone, pods):
+        self.injections.append(("partition", zone))
+
+    def heal(self, dep, zone, pods):
+        self.injections.append(("heal", zone))
 
     def role_changes(self, dep):
         return []

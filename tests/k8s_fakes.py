@@ -147,3 +147,15 @@ KIND_NODES = {
 
 def items(*objs: dict[str, Any]) -> str:
     return json.dumps({"items": list(objs)})
+
+
+def plan_cell(scenario: str, engine: str, mode: str, fault_s: float | None = None):
+    """A real cell plan (what the run loop hands `run_cell`) for dry-run tests; `fault_s` overrides the hold."""
+    import scenarios
+    from harness.plan import CellPlan
+
+    sc = scenarios.get(scenario)
+    t = sc.timings_for("quick")
+    if fault_s is not None:
+        t = t.model_copy(update={"fault_s": fault_s})
+    return CellPlan(sc, engine, mode, 0, t)

@@ -10,6 +10,7 @@ import pytest
 
 from harness.checker import FaultWindow, check
 from harness.contracts import Fault
+from harness.faults import inject
 from harness.history import acked_writes
 from harness.workload.driver import LoadSpec, seed_data, start_load
 from harness.workload.model import SeedSize
@@ -49,13 +50,13 @@ def _run_with_kill(platform, dep, registry, tmp_path, duration_s: float):
     run = start_load(ep, spec, info, tmp_path / "out", registry, tmp_path / "load.log")
     try:
         _wait_for(lambda: run.progress().ok >= WARM_OK_OPS, 30, f"{WARM_OK_OPS} acknowledged ops before the fault")
-        inj = platform.inject(dep, Fault("pod-kill"))
+        inj = inject(platform, dep, Fault("pod-kill"))
         summary = run.wait(LOAD_WAIT_S)
     finally:
         run.stop()
     rb = _read_back_when_up(ep, run.history_paths)
     m = check(run.history_paths, load_start_us=summary.load_start_us, load_end_us=summary.load_end_us,
-              fault=FaultWindow(inj.injected_at_mono_us, None, "pod-kill"), readback=rb)
+              fault=FaultWindow(inj.injected_at_us, None, "pod-kill"), readback=rb)
     return inj, m
 
 

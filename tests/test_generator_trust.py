@@ -88,7 +88,7 @@ def test_a_planted_event_loop_block_makes_the_cell_invalid_not_a_database_outage
     and the reason names the generator's evidence."""
     at = QUICK.timings_for("pod-kill-primary", _scenario_timings()).before_fault_s + 0.5
     code, res, out = run_quick(tmp_path, ["mysql"], ["statefulset"],
-                               workload_factory=lambda reg: RealWorkload(reg, planted_stall=(at, 3.0)))
+                               workload_factory=lambda run: RealWorkload(run.registry, planted_stall=(at, 3.0)))
     assert code == EXIT_INVALID, out
     (c,) = res["cells"]
     assert c["status"] == "invalid", describe(c)

@@ -12,16 +12,16 @@ import tarfile
 import time
 
 import pytest
-from k8s_fakes import KIND_NODES, REPO, FakeCluster, items, pod
+from k8s_fakes import KIND_NODES, REPO, FakeCluster, items, plan_cell, pod
 
 from harness.contracts import DeploySpec, Fault, Platform
+from harness.dryrun import dry_run_plan
 from harness.errors import CellNotApplicable, DeployError, HarnessError
+from harness.faults import inject
 from harness.platforms.commands import CommandResult, DryRunRunner, RealRunner
 from harness.platforms.kubernetes import (
     ClusterSettings,
     KubernetesPlatform,
-    PlanCell,
-    dry_run_plan,
     parse_switch_master,
 )
 from harness.platforms.tools import ToolPin, fetch_tool, find_tool, tool_check
@@ -246,7 +246,7 @@ def test_fake_cluster_k8s_zone_outage_cordons_and_force_deletes(tmp_path):
     k8s = _k8s(runner, tmp_path)
     dep = k8s.deploy("mysql", "kubeblocks", SPEC)
     before = len(runner.commands())
-    inj = k8s.inject(dep, Fault("zone-outage", "primary", 10))
+    inj = inject(k8s, dep, Fault("zone-outage", "primary", 10))
     assert inj.zone == "zone-c" and inj.instances == ("mysql-kb-mysql-1",)
     cmds = [c.split(" ", 1)[1] for c in runner.commands()[before:] if "get " not in c and " version " not in c]
     assert cmds == [
@@ -261,12 +261,12 @@ def test_fake_cluster_k8s_faults_that_need_more_are_not_applicable(tmp_path):
     k8s = _k8s(_fake_k8s({MYSQL_NS: MYSQL_PODS}), tmp_path)
     dep = k8s.deploy("mysql", "kubeblocks", SPEC)
     with pytest.raises(CellNotApplicable, match="zone-partition"):
-        k8s.inject(dep, Fault("zone-partition", "zone-a", 5))
+        inject(k8s, dep, Fault("zone-partition", "zone-a", 5))
     with pytest.raises(CellNotApplicable, match="pod-freeze"):
-        k8s.inject(dep, Fault("pod-freeze", "primary", 5))
+        inject(k8s, dep, Fault("pod-freeze", "primary", 5))
     sts = k8s.deploy("mysql", "statefulset", SPEC)
     with pytest.raises(CellNotApplicable, match="no secondary"):
-        k8s.inject(sts, Fault("pod-kill", "secondary"))
+        inject(k8s, sts, Fault("pod-kill", "secondary"))
 
 
 def test_fake_cluster_teardown_is_namespace_scoped_and_safe_twice(tmp_path):
@@ -482,7 +482,7 @@ def test_fake_cluster_mysql_role_change_is_seen_during_the_fault_with_its_event_
     k8s = _k8s(runner, tmp_path)
     k8s.watch_interval_s = 0  # no background thread: the test drives the polls
     dep = k8s.deploy("mysql", "kubeblocks", SPEC)
-    inj = k8s.inject(dep, Fault("pod-kill"))
+    inj = inject(k8s, dep, Fault("pod-kill"))
     promoted_us = int((inj.injected_at_wall + 0.002) * 1e6)  # the role event, 2 ms after the kill
     pods[MYSQL_NS] = [
         pod("mysql-kb-mysql-0", "openim-poc-worker", "primary", "mysql", "mysql-kb", "10.0.0.1", role_event_us=promoted_us),
@@ -535,7 +535,7 @@ def test_fake_cluster_watch_polls_endpoints_in_the_background_until_the_evidence
     k8s = _k8s(runner, tmp_path)
     k8s.watch_interval_s = 0.01
     dep = k8s.deploy("mysql", "kubeblocks", SPEC)
-    k8s.inject(dep, Fault("zone-outage", "primary", 10))
+    inject(k8s, dep, Fault("zone-outage", "primary", 10))
     assert polled.wait(10), "the watch polled in the background"
     ev = k8s.endpoint_evidence(dep)
     assert not dep.handle.watch.running
@@ -556,7 +556,7 @@ def test_fake_cluster_endpoint_evidence_times_the_removal_and_records_the_grace_
     now = [1000.0]
     k8s.clock = lambda: now[0]
     dep = k8s.deploy("mysql", "kubeblocks", SPEC)
-    k8s.inject(dep, Fault("zone-outage", "primary", 10))
+    inject(k8s, dep, Fault("zone-outage", "primary", 10))
     dep.handle.watch.injected_at_wall = 1000.0
     two = endpoint_slice(svc, ("mysql-kb-mysql-0", "10.0.0.1", True), ("mysql-kb-mysql-1", "10.0.0.2", True))
     for t, slices in ((1012.0, two), (1030.0, two), (1041.5, endpoint_slice(svc, ("mysql-kb-mysql-0", "10.0.0.1", True),
@@ -626,7 +626,7 @@ def test_k8s_platform_implements_the_contract(tmp_path):
 
 
 def test_k8s_dry_run_plan_has_no_cluster_creation_nor_docker(tmp_path):
-    steps = dry_run_plan("k8s", [PlanCell("z", "mongodb", "kubeblocks", Fault("zone-outage", "primary", 5))], out=None, run_dir=tmp_path)
+    steps = dry_run_plan("k8s", [plan_cell("zone-outage", "mongodb", "kubeblocks", fault_s=5)], out=None)
     text = "\n".join(map(str, steps))
     assert "kind " not in text and "docker" not in text
     assert "cordon -l topology.kubernetes.io/zone=zone-a" in text and "uncordon" in text

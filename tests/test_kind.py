@@ -6,19 +6,21 @@ import io
 import json
 
 import pytest
-from k8s_fakes import KIND_NODES, FakeCluster, controller_manager, items, pod
+from k8s_fakes import KIND_NODES, FakeCluster, controller_manager, items, plan_cell, pod
 
 from harness.contracts import Fault, Platform
+from harness.dryrun import dry_run_plan
 from harness.errors import DeployError
+from harness.faults import inject
+from harness.platforms import DRY_RUN_DIR
 from harness.platforms.commands import CommandResult, DryRunRunner
 from harness.platforms.kind import KindPlatform, KindSettings, preflight
-from harness.platforms.kubernetes import PlanCell, dry_run_plan
 from harness.platforms.tools import KIND_NODE_IMAGE, PINS, docker_engine_check
 
 CELLS = [
-    PlanCell("pod-kill-primary", "mysql", "kubeblocks", Fault("pod-kill")),
-    PlanCell("zone-outage", "redis", "kubeblocks", Fault("zone-outage", "primary", 30)),
-    PlanCell("zone-partition", "mongodb", "statefulset", Fault("zone-partition", "zone-a", 30)),
+    plan_cell("pod-kill-primary", "mysql", "kubeblocks"),
+    plan_cell("zone-outage", "redis", "kubeblocks", fault_s=30),
+    plan_cell("zone-partition", "mongodb", "statefulset", fault_s=30),
 ]
 
 
@@ -31,7 +33,7 @@ def _index(lines, needle, start=0):
 
 def test_dry_run_plan_of_a_whole_kind_run_is_in_order(tmp_path):
     out = io.StringIO()
-    steps = dry_run_plan("kind", CELLS, out=out, run_dir=tmp_path)
+    steps = dry_run_plan("kind", CELLS, out=out)
     lines = [str(s) for s in steps]
     assert out.getvalue().splitlines()[0] == lines[0]
     order = [
@@ -91,11 +93,11 @@ def test_dry_run_plan_of_a_whole_kind_run_is_in_order(tmp_path):
     assert at == len(lines), "the cluster delete is the last step"
     sts = next(line for line in lines if "kind: StatefulSet" in line and "name: mongodb" in line)
     assert "readinessProbe:" in sts and 'mongosh --quiet --host "$POD_IP"' in sts
-    assert not tmp_path.joinpath("kind-config.yaml").exists(), "dry-run writes nothing"
+    assert not DRY_RUN_DIR.joinpath("kind-config.yaml").exists(), "dry-run writes nothing"
 
 
 def test_dry_run_plan_never_prints_a_secret_value(tmp_path):
-    steps = dry_run_plan("kind", [PlanCell("s", "redis", "statefulset", None)], out=None, run_dir=tmp_path)
+    steps = dry_run_plan("kind", [plan_cell("steady", "redis", "statefulset")], out=None)
     text = "\n".join(map(str, steps))
     assert "stringData" not in text and "apply -f - < secret/redis-secret (value not shown)" in text
 
@@ -148,7 +150,7 @@ def _deployment(platform, engine="redis", mode="kubeblocks"):
 def test_fake_cluster_pod_kill_deletes_the_primary_with_grace_0(tmp_path):
     runner = _fake_kind("redis-kb-redis-1", _redis_pods("openim-poc-worker2"))
     kind = KindPlatform(runner, tmp_path, KindSettings())
-    inj = kind.inject(_deployment(kind), Fault("pod-kill"))
+    inj = inject(kind, _deployment(kind), Fault("pod-kill"))
     assert inj.instances == ("redis-kb-redis-1",) and inj.zone == "zone-b"
     deletes = [c for c in runner.commands() if " delete pod " in c]
     assert deletes == [
@@ -160,7 +162,7 @@ def test_fake_cluster_pod_kill_deletes_the_primary_with_grace_0(tmp_path):
 def test_fake_cluster_zone_outage_stops_the_primary_zones_node_containers(tmp_path):
     runner = _fake_kind("redis-kb-redis-1", _redis_pods("openim-poc-worker2"))
     kind = KindPlatform(runner, tmp_path, KindSettings())
-    inj = kind.inject(_deployment(kind), Fault("zone-outage", "primary", 10))
+    inj = inject(kind, _deployment(kind), Fault("zone-outage", "primary", 10))
     assert inj.zone == "zone-b"
     assert inj.instances == ("redis-kb-redis-1", "redis-kb-redis-sentinel-1")
     assert [c for c in runner.commands() if c.startswith("docker")] == ["docker stop -t 0 openim-poc-worker2"]
@@ -179,7 +181,7 @@ def test_fake_cluster_zone_partition_reconnects_with_the_addresses_the_node_had(
     runner = _fake_kind("redis-kb-redis-1", _redis_pods("openim-poc-worker2"), networks={"openim-poc-worker3": W3})
     kind = KindPlatform(runner, tmp_path, KindSettings())
     dep = _deployment(kind)
-    inj = kind.inject(dep, Fault("zone-partition", "zone-c", 10))
+    inj = inject(kind, dep, Fault("zone-partition", "zone-c", 10))
     assert inj.zone == "zone-c" and inj.instances == ()
     kind.teardown(dep)  # teardown recovers what is still in force
     docker = [c for c in runner.commands() if c.startswith("docker")]
@@ -195,7 +197,7 @@ def test_fake_cluster_a_node_back_on_another_address_fails_the_recovery_clearly(
     networks = {"openim-poc-worker3": W3}
     runner = _fake_kind("redis-kb-redis-1", _redis_pods("openim-poc-worker2"), networks=networks)
     kind = KindPlatform(runner, tmp_path, KindSettings())
-    inj = kind.inject(_deployment(kind), Fault("zone-partition", "zone-c", 10))
+    inj = inject(kind, _deployment(kind), Fault("zone-partition", "zone-c", 10))
     networks["openim-poc-worker3"] = ("172.18.0.7", W3[1])  # what docker hands out without --ip
     with pytest.raises(DeployError, match=r"openim-poc-worker3 came back on the kind network as 172\.18\.0\.7 .* "
                                           r"instead of 172\.18\.0\.5"):
@@ -207,7 +209,7 @@ def test_fake_cluster_when_docker_refuses_ip_the_reconnect_is_plain_and_still_ch
     runner = _fake_kind("redis-kb-redis-1", _redis_pods("openim-poc-worker2"), networks={"openim-poc-worker3": W3},
                         connect_error=refusal)
     kind = KindPlatform(runner, tmp_path, KindSettings())
-    kind.inject(_deployment(kind), Fault("zone-partition", "zone-c", 10)).recover()
+    inject(kind, _deployment(kind), Fault("zone-partition", "zone-c", 10)).recover()
     docker = [c for c in runner.commands() if c.startswith("docker network connect") or c == INSPECT]
     assert docker[-3:] == ["docker network connect --ip 172.18.0.5 --ip6 fc00:f853:ccd:e793::5 kind openim-poc-worker3",
                            "docker network connect kind openim-poc-worker3", INSPECT]
@@ -248,7 +250,7 @@ def test_fake_cluster_teardown_waits_for_the_restarted_zone_to_be_ready_then_del
     runner = _fake_kind("redis-kb-redis-1", _redis_pods("openim-poc-worker2"), nodes=nodes)
     kind = KindPlatform(runner, tmp_path, KindSettings())
     dep = _deployment(kind)
-    kind.inject(dep, Fault("zone-outage", "primary", 10))
+    inject(kind, dep, Fault("zone-outage", "primary", 10))
     with pytest.raises(DeployError, match="nodes of zone-b Ready again"):
         kind.teardown(dep)
     cmds = runner.commands()
@@ -278,7 +280,7 @@ def test_fake_cluster_kind_zone_outage_evidence_keeps_the_dead_primary_until_the
     now = [500.0]
     kind.clock = lambda: now[0]
     dep = _deployment(kind)
-    kind.inject(dep, Fault("zone-outage", "primary", 90))
+    inject(kind, dep, Fault("zone-outage", "primary", 90))
     dep.handle.watch.injected_at_wall = 500.0
     now[0], slices["now"] = 552.0, endpoint_slice(svc, ("redis-kb-redis-0", "10.244.1.5", True))
     dep.handle.watch.sample()
@@ -292,7 +294,7 @@ def test_data_protection_applies_the_pinned_snapshot_crds_before_the_chart(tmp_p
     """Issue 11 #5: v1.0.2's CRD bundle omits the VolumeSnapshot CRDs its backup controller watches."""
     from harness.platforms.kubernetes import ClusterSettings
 
-    steps = dry_run_plan("kind", [], out=None, run_dir=tmp_path)
+    steps = dry_run_plan("kind", [], out=None)
     text = "\n".join(map(str, steps))
     assert "--set dataProtection.enabled=false" in text and "snapshot.storage" not in text
     kind = KindPlatform(DryRunRunner(out=None), tmp_path, KindSettings(extra=ClusterSettings(data_protection=True)))
@@ -320,13 +322,14 @@ def test_snapshot_crd_fetch_refuses_bytes_that_do_not_match_the_pin(tmp_path):
 
 
 def test_fake_cluster_two_primaries_is_an_error_not_a_guess(tmp_path):
-    from harness.errors import DeployError
+    from harness.faults import FaultTargetError
 
     pods = _redis_pods("openim-poc-worker2")
     pods[0]["metadata"]["labels"]["kubeblocks.io/role"] = "primary"
     kind = KindPlatform(_fake_kind("", pods), tmp_path, KindSettings())
-    with pytest.raises(DeployError, match="exactly one primary, found 2"):
-        kind.inject(_deployment(kind), Fault("pod-kill"))
+    with pytest.raises(FaultTargetError, match=r"no single primary .* 2 pods report primary \(redis-kb-redis-0, redis-kb-redis-1\)"):
+        inject(kind, _deployment(kind), Fault("pod-kill"))
+    assert not [c for c in kind.runner.commands() if " delete pod " in c], "nothing was killed on a guess"
 
 
 def test_kind_platform_implements_the_contract(tmp_path):

@@ -6,6 +6,7 @@ import pymysql
 import pytest
 
 from harness.contracts import Fault
+from harness.faults import inject
 
 READ_ONLY_ERRORS = (1290, 1836)  # ER_OPTION_PREVENTS_STATEMENT (read_only), ER_READ_ONLY_MODE
 
@@ -37,7 +38,7 @@ def test_statefulset_takes_writes_and_restarts_in_place(local_platform, fast_spe
     execute(ep, "CREATE TABLE t (id INT PRIMARY KEY)")
     execute(ep, "INSERT INTO t VALUES (1), (2), (3)")
     old_pid = dep.handle.pods["mysql-0"].pid
-    local_platform.inject(dep, Fault("pod-kill", "primary"))
+    inject(local_platform, dep, Fault("pod-kill", "primary"))
     poll(lambda: dep.handle.pods["mysql-0"].pid != old_pid and execute(ep, "SELECT COUNT(*) FROM t"), 30,
          "mysql-0 restarted in place")
     assert execute(ep, "SELECT COUNT(*) FROM t") == ((3,),), "committed rows survived the SIGKILL"
@@ -49,7 +50,7 @@ def test_statefulset_secondary_is_not_applicable(local_platform, fast_spec):
 
     dep = local_platform.deploy("mysql", "statefulset", fast_spec)
     with pytest.raises(CellNotApplicable):
-        local_platform.inject(dep, Fault("pod-kill", "secondary"))
+        inject(local_platform, dep, Fault("pod-kill", "secondary"))
 
 
 def test_kubeblocks_replicates_with_semisync(local_platform, fast_spec, poll):
@@ -83,7 +84,7 @@ def test_kubeblocks_primary_kill_fails_over_and_old_primary_rejoins(local_platfo
     ep = local_platform.endpoint(dep)
     execute(ep, "CREATE TABLE t (id INT PRIMARY KEY)")
     execute(ep, "INSERT INTO t VALUES (1)")
-    inj = local_platform.inject(dep, Fault("pod-kill", "primary"))
+    inj = inject(local_platform, dep, Fault("pod-kill", "primary"))
     assert inj.instances == ("mysql-0",)
     poll(_write_succeeds(ep, 2), 30, "a write through the endpoint after the failover")
     assert ep.primary_address()[1] == dep.handle.pods["mysql-1"].port, "the endpoint follows mysql-1"
@@ -108,7 +109,7 @@ def test_kubeblocks_frozen_primary_is_fenced_when_thawed(local_platform, fast_sp
     execute(ep, "CREATE TABLE t (id INT PRIMARY KEY)")
     old_port = dep.handle.pods["mysql-0"].port
     stale = connect(ep)  # a client connection opened on the old primary before the freeze
-    inj = local_platform.inject(dep, Fault("pod-freeze", "primary", duration_s=60))
+    inj = inject(local_platform, dep, Fault("pod-freeze", "primary", duration_s=60))
     poll(lambda: ep.primary_address()[1] != old_port, 30, "the controller promoting mysql-1")
     poll(_write_succeeds(ep, 1), 30, "a write on the new primary")
     inj.recover()
@@ -126,7 +127,7 @@ def test_kubeblocks_zone_outage_fails_over_then_zone_returns(local_platform, fas
     dep = local_platform.deploy("mysql", "kubeblocks", fast_spec)
     ep = local_platform.endpoint(dep)
     execute(ep, "CREATE TABLE t (id INT PRIMARY KEY)")
-    inj = local_platform.inject(dep, Fault("zone-outage", "primary"))
+    inj = inject(local_platform, dep, Fault("zone-outage", "primary"))
     assert inj.zone == "zone-a" and inj.instances == ("mysql-0",)
     poll(_write_succeeds(ep, 1), 30, "a write after the zone-a outage")
     assert not dep.handle.pods["mysql-0"].alive(), "no restart while zone-a is down"

@@ -10,6 +10,7 @@ import pytest
 
 from harness.contracts import Fault, Platform
 from harness.errors import CellSkipped, DeployError, HarnessError
+from harness.faults import inject
 from harness.platforms.local import LocalPlatform, preflight
 from harness.platforms.local import pods as pods_module
 from harness.platforms.local.preflight import find_binary, parse_version
@@ -72,7 +73,7 @@ def test_passwords_never_in_argv_or_logs(local_platform, registry, fast_spec, tm
     for r in registry.records():
         argv = Path(f"/proc/{r.pid}/cmdline").read_bytes().decode()
         assert not any(s in argv for s in secrets), f"a password in the argv of {r.name}"
-    local_platform.inject(deps[0], Fault("pod-kill", "primary"))
+    inject(local_platform, deps[0], Fault("pod-kill", "primary"))
     for d in deps:
         local_platform.teardown(d)
     for log in (tmp_path / "run").rglob("*.log"):
@@ -98,11 +99,11 @@ def test_bad_input_is_one_clear_error(local_platform, fast_spec):
         local_platform.deploy("postgres", "statefulset", fast_spec)
     dep = local_platform.deploy("redis", "statefulset", fast_spec)
     with pytest.raises(HarnessError, match="no such pod"):
-        local_platform.inject(dep, Fault("pod-kill", "redis-7"))
+        inject(local_platform, dep, Fault("pod-kill", "redis-7"))
     with pytest.raises(HarnessError, match="zone"):
-        local_platform.inject(dep, Fault("zone-outage", "zone-z"))
+        inject(local_platform, dep, Fault("zone-outage", "zone-z"))
     with pytest.raises(HarnessError, match="unknown fault"):
-        local_platform.inject(dep, Fault("meteor", "primary"))
+        inject(local_platform, dep, Fault("meteor", "primary"))
 
 
 @pytest.mark.skipif(find_binary("mongod") is not None, reason="mongod is installed here: the skip path does not apply")

@@ -11,6 +11,7 @@ from redis.retry import Retry
 from redis.sentinel import Sentinel
 
 from harness.contracts import Fault
+from harness.faults import inject
 
 
 def direct(ep, port=None):
@@ -54,7 +55,7 @@ def test_statefulset_pod_kill_restarts_in_place_with_data(local_platform, fast_s
     for i in range(100):
         c.set(f"key:{i}", i)
     old_pid = dep.handle.pods["redis-0"].pid
-    inj = local_platform.inject(dep, Fault("pod-kill", "primary"))
+    inj = inject(local_platform, dep, Fault("pod-kill", "primary"))
     assert inj.instances == ("redis-0",)
     assert not dep.handle.pods["redis-0"].alive()
     poll(lambda: dep.handle.pods["redis-0"].pid != old_pid and direct(ep).ping(), 20, "redis-0 restarted")
@@ -69,7 +70,7 @@ def test_statefulset_zone_outage_stays_down_until_recovered(local_platform, fast
     dep = local_platform.deploy("redis", "statefulset", fast_spec)
     ep = local_platform.endpoint(dep)
     direct(ep).set("before", "outage")
-    inj = local_platform.inject(dep, Fault("zone-outage", "primary"))
+    inj = inject(local_platform, dep, Fault("zone-outage", "primary"))
     assert inj.zone == "zone-a"
     # down for 3 restart delays: the supervisor must not bring it back while the zone is down
     end = time.monotonic() + 3 * fast_spec.restart_delay_s
@@ -87,7 +88,7 @@ def test_statefulset_zone_outage_stays_down_until_recovered(local_platform, fast
 def test_pod_freeze_then_thaw(local_platform, fast_spec, poll):
     dep = local_platform.deploy("redis", "statefulset", fast_spec)
     ep = local_platform.endpoint(dep)
-    inj = local_platform.inject(dep, Fault("pod-freeze", "redis-0", duration_s=30))
+    inj = inject(local_platform, dep, Fault("pod-freeze", "redis-0", duration_s=30))
     with pytest.raises(redis.TimeoutError):
         direct(ep).ping()
     assert pod(local_platform, dep, "redis-0").alive is False
@@ -96,14 +97,23 @@ def test_pod_freeze_then_thaw(local_platform, fast_spec, poll):
     inj.recover()
 
 
-def test_zone_partition_thaws_by_itself(local_platform, fast_spec, poll):
+def test_the_nemesis_heals_a_zone_partition_after_its_duration(local_platform, fast_spec, poll, tmp_path):
+    from harness.faults import Nemesis, read_windows
+    from harness.history import now_us
+
     dep = local_platform.deploy("redis", "statefulset", fast_spec)
     ep = local_platform.endpoint(dep)
-    inj = local_platform.inject(dep, Fault("zone-partition", "zone-a", duration_s=3.0))
-    assert inj.instances == ("redis-0",)
+    nemesis = Nemesis(local_platform, dep, Fault("zone-partition", "zone-a", duration_s=3.0), at_us=now_us(),
+                      history=tmp_path / "nemesis.jsonl").start()
+    poll(lambda: nemesis.injected, 10, "the partition in force")
     with pytest.raises(redis.TimeoutError):
         direct(ep).ping()
-    poll(lambda: inj.recovered and direct(ep).ping(), 10, "zone-a thawed after its duration")
+    poll(lambda: (w := nemesis.window()) is not None and w.recovered_at_us is not None and direct(ep).ping(), 15,
+         "zone-a healed after its duration")
+    nemesis.stop()
+    (w,) = read_windows(tmp_path / "nemesis.jsonl")
+    assert (w.kind, w.zone, w.instances) == ("zone-partition", "zone-a", ("redis-0",))
+    assert 3.0 <= w.duration_s < 10, "healed by the nemesis's schedule, once"
 
 
 def test_kubeblocks_topology_and_sentinel_endpoint(local_platform, fast_spec):
@@ -130,7 +140,7 @@ def test_kubeblocks_primary_kill_fails_over_without_split_brain(local_platform, 
     sentinel, master = via_sentinel(ep)
     master.set("acked", "1")
     master.execute_command("WAIT", 1, 2000)
-    inj = local_platform.inject(dep, Fault("pod-kill", "primary"))
+    inj = inject(local_platform, dep, Fault("pod-kill", "primary"))
     assert inj.instances == ("redis-0",)
 
     def write_via_endpoint():

@@ -21,6 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.contracts import Fault
+from harness.faults import inject
 from harness.history import acked_writes, iter_records
 from harness.workload import driver
 from harness.workload.base import op_deadline_s
@@ -203,7 +204,7 @@ def test_frozen_primary_zone_ops_end_in_time_and_clients_follow_the_failover(loc
     inj = None
     try:
         poll(lambda: run.progress().ok > 20, 30, "20 ok ops before the fault")
-        inj = local_platform.inject(dep, Fault("zone-partition", "primary", duration_s=120))
+        inj = inject(local_platform, dep, Fault("zone-partition", "primary", duration_s=120))
         frozen_wall = time.time()
         changes = poll(lambda: local_platform.role_changes(dep), 30, "Sentinel's +switch-master")
         switched_wall = changes[0].at_wall

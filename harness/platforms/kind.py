@@ -17,6 +17,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.contracts import ZONES, Check, Deployment
 from harness.errors import DeployError, HarnessError
@@ -29,7 +30,9 @@ from harness.platforms.kubernetes import (
     ClusterSettings,
     KubernetesPlatform,
     nodes_in_zone,
+    platform_dir,
     ready_nodes,
+    runner_for,
 )
 from harness.platforms.tools import (
     KIND_NODE_IMAGE,
@@ -41,6 +44,9 @@ from harness.platforms.tools import (
     tool_check,
 )
 from harness.procs import ProcessRegistry
+
+if TYPE_CHECKING:
+    from harness.context import RunContext
 
 KIND_NETWORK = "kind"  # kind's fixed Docker network name
 CREATE_WAIT = "180s"  # control plane Ready on a 2-core laptop
@@ -281,3 +287,9 @@ def _inotify_check() -> Check:
         fix=None if ok else "sudo sysctl fs.inotify.max_user_instances=512 fs.inotify.max_user_watches=524288",
         required=False,
     )
+
+
+def create(run: RunContext) -> KindPlatform:
+    """The platform registry's factory (harness/platforms/__init__.py)."""
+    return KindPlatform(runner_for(run), platform_dir(run), KindSettings(), registry=run.registry,
+                        work_dir=run.work_dir)

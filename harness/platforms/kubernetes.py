@@ -15,25 +15,24 @@ import json
 import re
 import secrets
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from harness.contracts import (
     ZONES,
     Check,
     Deployment,
     DeploySpec,
-    Fault,
     PodInfo,
     RoleChange,
     Topology,
 )
 from harness.errors import CellNotApplicable, DeployError, HarnessError
+from harness.faults import NemesisEvent, Observer
 from harness.manifests import dump_yaml, kubeblocks, statefulset
 from harness.manifests.common import (
     COMPONENT_LABEL,
@@ -49,7 +48,8 @@ from harness.manifests.common import (
     namespace_for,
     password_secret,
 )
-from harness.platforms.commands import CommandResult, DryRunRunner, RealRunner, Runner, Step
+from harness.platforms import DRY_RUN_DIR
+from harness.platforms.commands import CommandResult, DryRunRunner, LogWriter, RealRunner, Runner
 from harness.platforms.k8s_evidence import (
     FaultWatch,
     ImagePull,
@@ -75,6 +75,9 @@ from harness.platforms.tools import (
     find_tool,
     tool_check,
 )
+
+if TYPE_CHECKING:
+    from harness.context import RunContext
 
 KB_NAMESPACE = "kb-system"
 ADDONS = {"mysql": "mysql", "redis": "redis", "mongodb": "mongodb"}
@@ -130,42 +133,11 @@ class K8sHandle:
     mode: str
     service_version: str | None
     primary_seen: list[SeenPrimary] = field(default_factory=list)  # on change
-    injections: list[K8sInjection] = field(default_factory=list)
+    # faults in force: (kind, zone) -> the undo that recovers it (the nemesis calls it; teardown runs any left)
+    in_force: dict[tuple[str, str], Callable[[], None]] = field(default_factory=dict)
     watch: FaultWatch | None = None  # the last fault's EndpointSlice / role watch
     settle_zones: list[str] = field(default_factory=list)  # zones whose nodes must be Ready before teardown ends
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
-class K8sInjection:
-    """A fault in force; `recover()` runs the undo commands once."""
-
-    def __init__(
-        self,
-        fault: Fault,
-        instances: tuple[str, ...],
-        zone: str | None,
-        injected_at_wall: float,
-        injected_at_mono_us: int,
-        undo: Callable[[], None] | None,
-    ):
-        self.fault = fault
-        self.instances = instances
-        self.zone = zone
-        self.injected_at_wall = injected_at_wall
-        self.injected_at_mono_us = injected_at_mono_us
-        self._undo = undo
-        self._recovered = undo is None
-
-    def recover(self) -> None:
-        if self._recovered:
-            return
-        assert self._undo is not None
-        self._undo()
-        self._recovered = True
-
-    @property
-    def recovered(self) -> bool:
-        return self._recovered
 
 
 # -- pure parsing (tested against fake cluster output) ---------------------------------------
@@ -221,27 +193,6 @@ def expected_pods(engine: str, mode: str) -> list[PodInfo]:
             for i in range(kubeblocks.SENTINELS)
         ]
     return pods
-
-
-def pick_pod(pods: list[PodInfo], target: str, mode: str) -> PodInfo:
-    """The pod a fault hits: the one primary, a secondary, or a pod by name."""
-    data = [p for p in pods if p.role != "sentinel"]
-    if target == "primary":
-        primaries = [p for p in data if p.role == "primary"]
-        if len(primaries) != 1:
-            raise DeployError(f"expected exactly one primary, found {len(primaries)}: {[p.name for p in primaries]}")
-        return primaries[0]
-    if target == "secondary":
-        if mode == "statefulset":
-            raise CellNotApplicable("a statefulset deployment has no secondary")
-        secondaries = [p for p in data if p.role == "secondary"]
-        if not secondaries:
-            raise DeployError("no pod has role secondary")
-        return secondaries[0]
-    for p in pods:
-        if p.name == target:
-            return p
-    raise HarnessError(f"fault target {target!r}: no such pod (have {', '.join(p.name for p in pods)})")
 
 
 def parse_switch_master(log_text: str) -> list[tuple[float, str]]:
@@ -678,39 +629,76 @@ class KubernetesPlatform:
         """A dry-run without a fake cluster behind it: assume the manifests' topology."""
         return isinstance(self.runner, DryRunRunner) and not getattr(self.runner, "_responder", None)
 
-    # -- faults -----------------------------------------------------------------------------
-    def inject(self, dep: Deployment, fault: Fault) -> K8sInjection:
+    def plan_notes(self) -> Observer:
+        """The dry run's words for the nemesis's actions: which primary a plan assumes, what is in force."""
+        note = self.runner.note
+
+        def observe(ev: NemesisEvent) -> None:
+            if ev.name == "aimed":
+                primary = next((p.name for p in ev.pods if p.role == "primary"), "?")
+                if ev.dep.mode == "kubeblocks":
+                    note(f"dry-run assumes primary {primary}; a real run reads {ROLE_LABEL} now")
+                else:
+                    note(f"the StatefulSet's only pod {primary} is the primary")
+            elif ev.name == "injected" and ev.target is not None:
+                note(f"fault in force on {', '.join(ev.target.instances) or '-'} (zone {ev.target.zone}); "
+                     f"hold {ev.fault.duration_s:g} s")
+            elif ev.name == "recovered":
+                note("recovery window; then read back every acknowledged write")
+            elif ev.name == "refused":
+                note(f"not applicable: {ev.reason}")
+
+        return observe
+
+    # -- fault primitives (the nemesis aims and schedules them) ------------------------------
+    def kill(self, dep: Deployment, pod: PodInfo) -> None:
         h: K8sHandle = dep.handle
-        pods = self.pods(dep)
-        if self._is_plan():
-            primary = next((p.name for p in pods if p.role == "primary"), "?")
-            if dep.mode == "kubeblocks":
-                self.runner.note(f"dry-run assumes primary {primary}; a real run reads {ROLE_LABEL} now")
-            else:
-                self.runner.note(f"the StatefulSet's only pod {primary} is the primary")
-        if fault.kind == "pod-kill":
-            pod = pick_pod(pods, fault.target, dep.mode)
-            watch = self._watch(dep, (pod.name,))
-            wall, mono = time.time(), time.monotonic_ns() // 1000
-            self.kubectl("delete", "pod", pod.name, "-n", h.namespace, "--grace-period=0", "--force", "--wait=false")
-            inj = K8sInjection(fault, (pod.name,), pod.zone, wall, mono, None)
-        elif fault.kind in ("zone-outage", "zone-partition"):
-            zone = fault.target if fault.target in ZONES else pick_pod(pods, fault.target, dep.mode).zone
-            hit = tuple(p.name for p in pods if p.zone == zone)
-            if fault.kind == "zone-partition" and not self.supports_partition:
-                raise CellNotApplicable("zone-partition on k8s needs node-level network control (kind, or Chaos Mesh)")
-            watch = self._watch(dep, hit)
-            wall, mono = time.time(), time.monotonic_ns() // 1000
-            undo = self.zone_fault(dep, fault.kind, zone, hit)
-            inj = K8sInjection(fault, hit, zone, wall, mono, undo)
-            with h.lock:
-                h.settle_zones.append(zone)
-        else:
-            raise CellNotApplicable(f"{fault.kind} is not implemented on {self.name} (needs Chaos Mesh)")
+        watch = self._watch(dep, (pod.name,))
+        wall = time.time()
+        self.kubectl("delete", "pod", pod.name, "-n", h.namespace, "--grace-period=0", "--force", "--wait=false")
         watch.injected_at_wall = wall
         watch.start()
-        h.injections.append(inj)
-        return inj
+
+    def pause(self, dep: Deployment, pod: PodInfo) -> None:
+        raise CellNotApplicable(f"pod-freeze is not implemented on {self.name} (needs Chaos Mesh)")
+
+    def resume(self, dep: Deployment, pod: PodInfo) -> None:
+        raise CellNotApplicable(f"pod-freeze is not implemented on {self.name} (needs Chaos Mesh)")
+
+    def zone_down(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        self._zone_fault(dep, "zone-outage", zone, pods)
+
+    def zone_up(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        self._undo(dep, ("zone-outage", zone))
+
+    def partition(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        if not self.supports_partition:
+            raise CellNotApplicable("zone-partition on k8s needs node-level network control (kind, or Chaos Mesh)")
+        self._zone_fault(dep, "zone-partition", zone, pods)
+
+    def heal(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        self._undo(dep, ("zone-partition", zone))
+
+    def _zone_fault(self, dep: Deployment, kind: str, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        h: K8sHandle = dep.handle
+        hit = tuple(p.name for p in pods)
+        watch = self._watch(dep, hit)
+        wall = time.time()
+        undo = self.zone_fault(dep, kind, zone, hit)
+        with h.lock:
+            h.in_force[(kind, zone)] = undo
+            h.settle_zones.append(zone)
+        watch.injected_at_wall = wall
+        watch.start()
+
+    @staticmethod
+    def _undo(dep: Deployment, key: tuple[str, str]) -> None:
+        """Runs the undo of a fault in force once; teardown runs whatever is left."""
+        h: K8sHandle = dep.handle
+        with h.lock:
+            undo = h.in_force.pop(key, None)
+        if undo is not None:
+            undo()
 
     supports_partition = False  # k8s: no node-level network control without Chaos Mesh
 
@@ -794,7 +782,7 @@ class KubernetesPlatform:
         """Redis: Sentinel's own `+switch-master` log lines. Others: primary changes the harness
         observed on the role label (KubeBlocks writes it from its role probe)."""
         h: K8sHandle = dep.handle
-        if dep.mode != "kubeblocks":
+        if dep.mode != "kubeblocks" or self._is_plan():  # a plan has no servers' logs or labels to read
             return []
         if dep.engine == "redis":
             name = cluster_name("redis")
@@ -821,8 +809,8 @@ class KubernetesPlatform:
         if h.watch is not None:
             h.watch.stop()
         try:
-            for inj in h.injections:
-                inj.recover()
+            for key in list(h.in_force):
+                self._undo(dep, key)
             with h.lock:
                 zones, h.settle_zones = list(dict.fromkeys(h.settle_zones)), []
             for zone in zones:
@@ -930,85 +918,19 @@ def preflight(settings: ClusterSettings | None = None) -> list[Check]:
     return checks
 
 
-def k8s_platform_factory(install_kubeblocks: bool) -> Callable[..., Any]:
-    """The run loop's platform factory with this k8s setting (`--install-kubeblocks`); others unchanged."""
-    from harness.runloop import make_platform
-
-    def make(name: str, registry: Any, run_dir: Path, work_dir: Path) -> Any:
-        if name != "k8s":
-            return make_platform(name, registry, run_dir, work_dir)
-        from harness.platforms.commands import LogWriter
-
-        return KubernetesPlatform(RealRunner(echo=LogWriter()), run_dir,
-                                  ClusterSettings(install_kubeblocks=install_kubeblocks), registry=registry,
-                                  work_dir=work_dir)
-
-    return make
+def create(run: RunContext) -> KubernetesPlatform:
+    """The platform registry's factory (harness/platforms/__init__.py)."""
+    return KubernetesPlatform(runner_for(run), platform_dir(run), ClusterSettings(install_kubeblocks=run.install_kubeblocks),
+                              registry=run.registry, work_dir=run.work_dir)
 
 
-# -- dry-run plan -------------------------------------------------------------------------------
+def runner_for(run: RunContext) -> Runner:
+    """A dry run prints every command to the terminal; a real run executes them and logs each to run.log
+    (secrets go on stdin and are never echoed)."""
+    return DryRunRunner(out=run.out) if run.dry_run else RealRunner(echo=LogWriter())
 
 
-@dataclass(frozen=True)
-class PlanCell:
-    scenario: str
-    engine: str
-    mode: str
-    fault: Fault | None = None
-
-
-def dry_run_plan(
-    platform_name: str,
-    cells: Sequence[Any],
-    spec: DeploySpec | None = None,
-    out: TextIO | None = sys.stdout,
-    run_dir: Path | None = None,
-    settings: ClusterSettings | None = None,
-) -> list[Step]:
-    """Prints (to `out`) and returns every step a run of `cells` would take on kind or k8s.
-
-    A cell is anything with `engine`, `mode`, `fault` (a Fault or None) and optionally
-    `scenario`. Nothing is executed: the runner is a DryRunRunner.
-    """
-    from harness.platforms.kind import KindPlatform, KindSettings
-
-    spec = spec or DeploySpec()
-    runner = DryRunRunner(out=out)
-    run_dir = run_dir or Path("reports") / "dry-run"
-    if platform_name == "kind":
-        platform: KubernetesPlatform = KindPlatform(runner, run_dir, KindSettings())
-    elif platform_name == "k8s":
-        platform = KubernetesPlatform(runner, run_dir, settings or ClusterSettings())
-    else:
-        raise HarnessError(f"dry_run_plan: platform must be kind or k8s, not {platform_name!r}")
-    platform.setup()
-    try:
-        for cell in cells:
-            fault = getattr(cell, "fault", None)
-            scenario = getattr(cell, "scenario", "") or "-"
-            scenario = getattr(scenario, "name", scenario)
-            runner.note(
-                f"cell {scenario} {cell.engine}/{cell.mode}"
-                f" fault={fault.kind + ':' + fault.target if fault else 'none'}"
-            )
-            if getattr(cell, "unavailable", None):
-                runner.note(f"skipped: {cell.unavailable}")
-                continue
-            dep = platform.deploy(cell.engine, cell.mode, spec)
-            try:
-                ep = platform.endpoint(dep)
-                runner.note(f"workload connects to {ep.describe()}; steady window, then the fault")
-                if fault is not None:
-                    try:
-                        inj = platform.inject(dep, fault)
-                    except CellNotApplicable as e:
-                        runner.note(f"not applicable: {e.reason}")
-                    else:
-                        runner.note(f"fault in force on {', '.join(inj.instances) or '-'} (zone {inj.zone}); hold {fault.duration_s:g} s")
-                        inj.recover()
-                        runner.note("recovery window; then read back every acknowledged write")
-            finally:
-                platform.teardown(dep)
-    finally:
-        platform.close()
-    return runner.steps
+def platform_dir(run: RunContext) -> Path:
+    """Where the platform keeps its kubeconfig and manifests: the run's directory, or for a dry run the
+    path it names (it writes nothing)."""
+    return DRY_RUN_DIR if run.dry_run else run.run_dir

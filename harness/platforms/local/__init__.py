@@ -9,6 +9,7 @@ import itertools
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.contracts import (
     ENGINES,
@@ -17,7 +18,6 @@ from harness.contracts import (
     Deployment,
     DeploySpec,
     Endpoint,
-    Fault,
     PodInfo,
     RoleChange,
     Topology,
@@ -29,7 +29,10 @@ from harness.platforms.local.state import EventLog, LocalHandle
 from harness.platforms.local.supervisor import Supervisor
 from harness.procs import ProcessRegistry
 
-__all__ = ["LocalPlatform", "preflight"]
+if TYPE_CHECKING:
+    from harness.context import RunContext
+
+__all__ = ["LocalPlatform", "create", "preflight"]
 TEARDOWN_GRACE_S = 2.0  # SIGTERM, then SIGKILL: a torn-down deployment keeps no data
 
 
@@ -125,8 +128,28 @@ class LocalPlatform:
                                alive=p.alive() and not p.frozen))
         return out
 
-    def inject(self, dep: Deployment, fault: Fault) -> faults.LocalInjection:
-        return faults.inject(_handle(dep), fault)
+    # -- fault primitives (the nemesis aims and schedules them) --------------------------------
+    def kill(self, dep: Deployment, pod: PodInfo) -> None:
+        faults.kill(_handle(dep), pod)
+
+    def pause(self, dep: Deployment, pod: PodInfo) -> None:
+        faults.pause(_handle(dep), [pod])
+
+    def resume(self, dep: Deployment, pod: PodInfo) -> None:
+        faults.resume(_handle(dep), [pod])
+
+    def zone_down(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        faults.zone_down(_handle(dep), zone, pods)
+
+    def zone_up(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        faults.zone_up(_handle(dep), zone, pods)
+
+    def partition(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        """No network between processes to cut here: a partitioned pod is a stopped one (alive, silent)."""
+        faults.pause(_handle(dep), pods, why=f"zone-partition {zone}")
+
+    def heal(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
+        faults.resume(_handle(dep), pods)
 
     def role_changes(self, dep: Deployment) -> list[RoleChange]:
         h = _handle(dep)
@@ -151,9 +174,6 @@ class LocalPlatform:
             if h.torn_down:
                 return
             h.torn_down = True
-        for inj in list(h.injections):
-            if inj._timer is not None:
-                inj._timer.cancel()
         if h.supervisor is not None:
             h.supervisor.stop()
         if h.controller is not None:
@@ -164,6 +184,13 @@ class LocalPlatform:
         for t in threads:
             t.join()
         h.events.write("teardown done")
+
+
+def create(run: RunContext) -> LocalPlatform:
+    """The platform registry's factory (harness/platforms/__init__.py)."""
+    if run.registry is None:
+        raise HarnessError("the local platform needs the run's process registry (it starts servers)")
+    return LocalPlatform(run.registry, run.run_dir, run.work_dir)
 
 
 def _handle(dep: Deployment) -> LocalHandle:

@@ -1,0 +1,60 @@
+"""Parts that do nothing, so a run can be composed without touching anything (the dry run) and a
+test can replace one part alone. Jepsen's `noop` client / nemesis / checker, for this harness.
+
+The dry run is the real `run_cell` with these parts, a platform whose runner prints instead of
+executing (harness/platforms/commands.py `DryRunRunner`), and a clock that only moves when waited on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.clock import Clock
+from harness.config import Settings
+from harness.contracts import Endpoint
+
+
+class NoopLoad:
+    """A load that offers nothing and ends when the clock passes its window."""
+
+    history_paths: list[Path]
+
+    def __init__(self, clock: Clock, duration_s: float, warmup_s: float):
+        self.clock = clock
+        self.history_paths = []
+        self.load_start_us = clock.now_us() + int(warmup_s * 1e6)
+        self._end_us = self.load_start_us + int(duration_s * 1e6)
+
+    def rates(self) -> tuple[float, float]:
+        return 0.0, 0.0
+
+    def done(self) -> bool:
+        return self.clock.now_us() >= self._end_us
+
+    def finish(self, timeout_s: float) -> dict[str, Any]:
+        return {"load_end_us": self._end_us}
+
+    def stop(self) -> None:
+        pass
+
+
+class NoopWorkload:
+    """Seeds nothing, sends nothing, checks nothing; `note` hears what a real load would do."""
+
+    def __init__(self, clock: Clock, note: Callable[[str], None] | None = None):
+        self.clock = clock
+        self.note = note or (lambda text: None)
+
+    def seed(self, endpoint: Endpoint, engine: str, settings: Settings) -> None:
+        return None
+
+    def start(self, endpoint: Endpoint, engine: str, mix: dict[str, float], duration_s: float, settings: Settings,
+              seed_info: Any, out_dir: Path, log_path: Path, *, warmup_s: float = 0.0) -> NoopLoad:
+        self.note(f"workload connects to {endpoint.describe()}; steady window, then the fault")
+        return NoopLoad(self.clock, duration_s, warmup_s)
+
+    def measure(self, **_: Any) -> dict[str, Any]:
+        """Nothing was measured: no measures (the cell's record says so by their absence)."""
+        return {}
