@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 
 class Mongodb(Defaults):
-    name = "mongodb"
-    binaries = ("mongod",)
-    software = "mongodb"
+    name: str = "mongodb"
+    binaries: tuple[str, ...] = ("mongod",)
+    software: str = "mongodb"
 
     @property
     def ops(self) -> Mapping[str, bool]:

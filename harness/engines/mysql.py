@@ -18,9 +18,9 @@ if TYPE_CHECKING:
 
 
 class Mysql(Defaults):
-    name = "mysql"
-    binaries = ("mariadbd", "mysqld")
-    software = "mariadb"
+    name: str = "mysql"
+    binaries: tuple[str, ...] = ("mariadbd", "mysqld")
+    software: str = "mariadb"
 
     @property
     def ops(self) -> Mapping[str, bool]:

@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 
 
 class Redis(Defaults):
-    name = "redis"
-    binaries = ("redis-server",)
-    software = "redis"
-    sentinel_component = "redis-sentinel"
+    name: str = "redis"
+    binaries: tuple[str, ...] = ("redis-server",)
+    software: str = "redis"
+    sentinel_component: str | None = "redis-sentinel"
 
     @property
     def ops(self) -> Mapping[str, bool]:

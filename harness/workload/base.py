@@ -84,7 +84,10 @@ def make_actor(info: SeedInfo, index: int, worker: int, seed: int, tag: str = ""
 
 class EngineClient(Protocol):
     engine: str
-    ops: Mapping[str, bool]  # op name -> writes?
+
+    @property
+    def ops(self) -> Mapping[str, bool]:  # op name -> writes? (read-only: clients share their module's OPS)
+        ...
 
     def run(self, op: str, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]: ...
 
