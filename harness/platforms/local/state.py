@@ -66,14 +66,11 @@ class LocalHandle:
     torn_down: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
-    # The hooks as faults.py calls them: `handle.primary_of(handle)`.
+    # The two hooks as faults.py still calls them (`handle.primary_of(handle)`); new code calls
+    # `handle.hooks` directly, and these go once faults.py does too.
     @property
     def primary_of(self) -> Callable[[LocalHandle], str | None]:
         return self.hooks.primary_of
-
-    @property
-    def role_of(self) -> Callable[[LocalHandle, Pod], str | None]:
-        return self.hooks.role_of
 
     @property
     def after_thaw(self) -> Callable[[LocalHandle, Pod], None]:
