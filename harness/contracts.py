@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
-ENGINES: tuple[str, ...] = ("mysql", "redis", "mongodb")
+from harness.engines import ENGINES as ENGINES  # re-exported: the registry is its source of truth
+
 MODES: tuple[str, ...] = ("kubeblocks", "statefulset")
 PLATFORMS: tuple[str, ...] = ("local", "kind", "k8s")
 FAULT_KINDS: tuple[str, ...] = ("pod-kill", "pod-freeze", "zone-outage", "zone-partition")

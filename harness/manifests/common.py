@@ -64,6 +64,17 @@ def password_secret(engine: str, mode: str) -> tuple[str, str]:
     return f"{engine}-secret", f"{engine}-password"
 
 
+def statefulset_secret_env(engine: str, var: str) -> dict[str, Any]:
+    """An env var of the baseline container read from the Secret `password_secret` names."""
+    name, key = password_secret(engine, "statefulset")
+    return {"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+
+
+def pod_ip_env() -> dict[str, Any]:
+    """POD_IP from the downward API: readiness probes connect to it (see statefulset.py)."""
+    return {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
 def client_service(engine: str, mode: str) -> str:
     """The harness-owned NodePort Service clients connect through (its endpoints are the evidence of
     where new connections go during a fault)."""

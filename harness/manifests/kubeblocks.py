@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from harness import engines
 from harness.contracts import DeploySpec
 from harness.manifests.common import (
     COMPONENT_LABEL,
@@ -90,12 +91,12 @@ def cluster(engine: str, namespace: str, spec: DeploySpec, service_version: str)
     """The Cluster for `engine`, as KubeBlocks' own examples write it, spread across zones."""
     if engine not in TOPOLOGY:
         raise ValueError(f"unknown engine {engine!r}")
-    name = cluster_name(engine)
+    name, eng = cluster_name(engine), engines.get(engine)
     components = [_component(name, engine, REPLICAS[engine], spec, service_version)]
-    if engine == "mysql":
-        components[0]["env"] = [{"name": "SEMI_SYNC_TIMEOUT", "value": str(spec.semi_sync_timeout_ms)}]
-    if engine == "redis":
-        components.append(_component(name, "redis-sentinel", SENTINELS, spec, service_version))
+    if env := eng.kubeblocks_env(spec):
+        components[0]["env"] = env
+    if eng.sentinel_component:
+        components.append(_component(name, eng.sentinel_component, SENTINELS, spec, service_version))
     return {
         "apiVersion": "apps.kubeblocks.io/v1",
         "kind": "Cluster",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness import engines
 from harness.contracts import DeploySpec
 from harness.manifests.common import (
     HARNESS_LABEL,
@@ -29,7 +30,6 @@ from harness.manifests.common import (
 
 # OpenIM's images (.env of open-im-server v3.8.x); MySQL from OpenIM <= 3.4's chart line.
 IMAGES = {"mysql": "mysql:8.0.44", "redis": "redis:7.0.0", "mongodb": "mongo:7.0"}
-DATABASE = {"mysql": "openIM_v3", "mongodb": "openim_v3"}
 DATA_PATH = {"mysql": "/var/lib/mysql", "redis": "/data", "mongodb": "/data/db"}
 PLACEHOLDER_PASSWORD = "set-at-run-time"
 BASELINE_ZONE = "zone-a"
@@ -65,11 +65,6 @@ def secret(engine: str, namespace: str, password: str) -> dict[str, Any]:
     }
 
 
-def _secret_env(engine: str, var: str) -> dict[str, Any]:
-    name, key = password_secret(engine, "statefulset")
-    return {"name": var, "valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
-
-
 def readiness_probe(engine: str) -> dict[str, Any]:
     """Ready only when the real server takes connections (see the module docstring)."""
     return {
@@ -80,10 +75,6 @@ def readiness_probe(engine: str) -> dict[str, Any]:
         "failureThreshold": 3,
         "successThreshold": 1,
     }
-
-
-def _pod_ip_env() -> dict[str, Any]:
-    return {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 
 def _container(engine: str, spec: DeploySpec) -> dict[str, Any]:
@@ -100,21 +91,7 @@ def _container(engine: str, spec: DeploySpec) -> dict[str, Any]:
         "volumeMounts": [{"name": "data", "mountPath": DATA_PATH[engine]}],
         "readinessProbe": readiness_probe(engine),
     }
-    if engine == "redis":
-        aof = "yes" if spec.redis_appendonly else "no"
-        c["env"] = [_secret_env(engine, "REDIS_PASSWORD")]
-        c["command"] = ["/bin/sh", "-c", f'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly {aof}']
-    elif engine == "mysql":
-        c["env"] = [_secret_env(engine, "MYSQL_ROOT_PASSWORD"), {"name": "MYSQL_DATABASE", "value": DATABASE["mysql"]},
-                    _pod_ip_env()]
-    else:  # mongodb: the official image's init creates the root user and turns auth on
-        c["env"] = [
-            {"name": "MONGO_INITDB_ROOT_USERNAME", "value": "root"},
-            _secret_env(engine, "MONGO_INITDB_ROOT_PASSWORD"),
-            {"name": "MONGO_INITDB_DATABASE", "value": DATABASE["mongodb"]},
-            _pod_ip_env(),
-        ]
-        c["args"] = ["--wiredTigerCacheSizeGB", "0.25"]
+    c.update(engines.get(engine).statefulset_container(spec))
     return c
 
 

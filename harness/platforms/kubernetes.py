@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import engines
 from harness.contracts import (
     ZONES,
     Check,
@@ -187,9 +188,9 @@ def expected_pods(engine: str, mode: str) -> list[PodInfo]:
         PodInfo(f"{name}-{engine}-{i}", ZONES[i], "primary" if i == 0 else "secondary", "", SERVER_PORTS[engine], True)
         for i in range(kubeblocks.REPLICAS[engine])
     ]
-    if engine == "redis":
+    if sentinels := engines.get(engine).sentinel_component:
         pods += [
-            PodInfo(f"{name}-redis-sentinel-{i}", ZONES[i], "sentinel", "", 26379, True)
+            PodInfo(f"{name}-{sentinels}-{i}", ZONES[i], "sentinel", "", 26379, True)
             for i in range(kubeblocks.SENTINELS)
         ]
     return pods
@@ -513,7 +514,7 @@ class KubernetesPlatform:
         if mode == "statefulset":
             return Topology(1, (statefulset.BASELINE_ZONE,))
         n = kubeblocks.REPLICAS[engine]
-        return Topology(n, ZONES[:n] if engine != "redis" else ZONES)
+        return Topology(n, ZONES if engines.get(engine).sentinel_component else ZONES[:n])
 
     def _service_version(self, engine: str) -> str:
         cmpv = kubeblocks.COMPONENT_VERSION[engine]
@@ -784,10 +785,10 @@ class KubernetesPlatform:
         h: K8sHandle = dep.handle
         if dep.mode != "kubeblocks" or self._is_plan():  # a plan has no servers' logs or labels to read
             return []
-        if dep.engine == "redis":
-            name = cluster_name("redis")
+        if sentinels := engines.get(dep.engine).sentinel_component:
+            name = cluster_name(dep.engine)
             logs = self.kubectl(
-                "logs", "-n", h.namespace, "-l", f"{INSTANCE_LABEL}={name},{COMPONENT_LABEL}=redis-sentinel",
+                "logs", "-n", h.namespace, "-l", f"{INSTANCE_LABEL}={name},{COMPONENT_LABEL}={sentinels}",
                 "--timestamps", "--prefix", "--tail=-1", check=False,
             ).stdout  # fmt: skip
             by_ip = {p.host: p.name for p in self.pods(dep) if p.host}

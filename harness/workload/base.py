@@ -84,7 +84,10 @@ def make_actor(info: SeedInfo, index: int, worker: int, seed: int, tag: str = ""
 
 class EngineClient(Protocol):
     engine: str
-    ops: Mapping[str, bool]  # op name -> writes?
+
+    @property
+    def ops(self) -> Mapping[str, bool]:  # op name -> writes? (read-only: clients share their module's OPS)
+        ...
 
     def run(self, op: str, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -120,19 +123,3 @@ def op_picker(mix: Mapping[str, float], rng: random.Random) -> Callable[[], str]
     total, hi = cum[-1], len(cum) - 1
     return lambda: names[bisect.bisect(cum, rng.random() * total, 0, hi)]
 
-
-def client_for(engine: str, endpoint: Any, op_timeout_s: float) -> EngineClient:
-    """The engine client for an endpoint. Imports lazily: pymongo only when mongodb is asked for."""
-    if engine == "redis":
-        from harness.workload.redis import RedisClient
-
-        return RedisClient(endpoint, op_timeout_s)
-    if engine == "mysql":
-        from harness.workload.mysql import MysqlClient
-
-        return MysqlClient(endpoint, op_timeout_s)
-    if engine == "mongodb":
-        from harness.workload.mongodb import MongoClientOps
-
-        return MongoClientOps(endpoint, op_timeout_s)
-    raise HarnessError(f"unknown engine {engine!r}; accepted: redis, mysql, mongodb")

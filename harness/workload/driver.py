@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.contracts import ENGINES, Endpoint
+from harness import engines
+from harness.contracts import Endpoint
 from harness.errors import HarnessError
 from harness.history import now_us
 from harness.procs import ProcessRegistry, is_alive
@@ -41,7 +42,7 @@ READY_TIMEOUT_S = 180.0  # importing locust (~1 s per worker) + every user's fir
 GO_MARGIN_S = 0.3  # the common start is this far after the go is written: workers poll for it every 20 ms
 
 
-_CODE_FILES = ("history.py", "checker.py", "workload")
+_CODE_FILES = ("history.py", "checker.py", "workload", "engines")
 
 
 class CodeChanged(HarnessError):
@@ -50,7 +51,8 @@ class CodeChanged(HarnessError):
 
 def code_fingerprint(root: Path | None = None) -> str:
     """sha256 over the sources that write the history and read it back (history, checker,
-    workload/*.py): equal fingerprints = the worker writes what the orchestrator's checker reads."""
+    workload/*.py, engines/*.py, which hand out the clients and readers): equal fingerprints = the
+    worker writes what the orchestrator's checker reads."""
     root = root or Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for name in _CODE_FILES:
@@ -74,15 +76,7 @@ def check_code_version(expected: str | None, root: Path | None = None) -> None:
 
 
 def _engine_ops(engine: str) -> Mapping[str, bool]:
-    if engine == "redis":
-        from harness.workload.redis import OPS
-    elif engine == "mysql":
-        from harness.workload.mysql import OPS
-    elif engine == "mongodb":
-        from harness.workload.mongodb import OPS
-    else:
-        raise HarnessError(f"unknown engine {engine!r}; accepted: {', '.join(ENGINES)}")
-    return OPS
+    return engines.get(engine).ops
 
 
 @dataclass(frozen=True)
@@ -114,15 +108,7 @@ class LoadSpec:
 def seed_data(endpoint: Endpoint, engine: str, size: SeedSize, seed: int) -> SeedInfo:
     """Creates the initial data set (users, friends, groups, conversations) on the primary."""
     info = plan_seed(engine, size, seed)
-    if engine == "redis":
-        from harness.workload.redis import seed as do_seed
-    elif engine == "mysql":
-        from harness.workload.mysql import seed as do_seed
-    elif engine == "mongodb":
-        from harness.workload.mongodb import seed as do_seed
-    else:
-        raise HarnessError(f"unknown engine {engine!r}; accepted: {', '.join(ENGINES)}")
-    do_seed(endpoint, info)
+    engines.get(engine).seed(endpoint, info)
     return info
 
 

@@ -25,9 +25,10 @@ import gevent
 from gevent.event import Event
 from locust import User, task
 
+from harness import engines
 from harness.contracts import Endpoint
 from harness.history import HistoryWriter, now_us
-from harness.workload.base import check_mix, client_for, make_actor, op_deadline_s, op_picker
+from harness.workload.base import check_mix, make_actor, op_deadline_s, op_picker
 from harness.workload.model import SeedInfo
 from harness.workload.pacing import first_slot, next_slot
 
@@ -108,7 +109,7 @@ def make_user_class(
         def on_start(self) -> None:
             idx = next(slots)
             self.actor = make_actor(info, idx, worker, seed, tag=tag)
-            self.engine_client = client_for(engine, endpoint, op_timeout_s)
+            self.engine_client = engines.get(engine).client(endpoint, op_timeout_s)
             self.ops = self.engine_client.ops
             check_mix(mix, self.ops, engine)
             self.pick = op_picker(mix, self.actor.rng)

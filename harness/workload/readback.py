@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness import engines
 from harness.contracts import Endpoint
-from harness.errors import HarnessError
 from harness.history import AckedWrite
 
 MAX_EVIDENCE = 1000  # lost writes listed in full; the count is always exact
@@ -47,27 +47,11 @@ class ReadBackResult:
         return d
 
 
-def _reader(engine: str):
-    if engine == "redis":
-        from harness.workload.redis import read_messages
-
-        return read_messages
-    if engine == "mysql":
-        from harness.workload.mysql import read_rows
-
-        return read_rows
-    if engine == "mongodb":
-        from harness.workload.mongodb import read_slots
-
-        return read_slots
-    raise HarnessError(f"unknown engine {engine!r}; accepted: redis, mysql, mongodb")
-
-
 def read_back(endpoint: Endpoint, engine: str, acked_writes: Iterable[AckedWrite]) -> ReadBackResult:
     """Reads each acknowledged write (streamed, batched) from the primary the endpoint points at."""
     res = ReadBackResult(engine=engine, read_at_wall=time.time(), source=endpoint.describe())
     t0 = time.monotonic()
-    for w, found in _reader(engine)(endpoint, acked_writes):
+    for w, found in engines.get(engine).read_back(endpoint, acked_writes):
         res.checked += 1
         if found == w.id:
             res.found += 1

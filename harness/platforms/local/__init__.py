@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness import engines
 from harness.contracts import (
     ENGINES,
     MODES,
@@ -58,29 +59,22 @@ class LocalPlatform:
     def deploy(self, engine: str, mode: str, spec: DeploySpec) -> Deployment:
         if engine not in ENGINES or mode not in MODES:
             raise HarnessError(f"unknown engine/mode {engine}/{mode}; engines: {', '.join(ENGINES)}; modes: {', '.join(MODES)}")
-        module = self._engine(engine)
-        if engine == "mongodb":
-            module.check_available()  # raises CellSkipped without mongod
+        eng = engines.get(engine)
+        eng.check_available()  # raises CellSkipped when the server is not installed (mongod)
         dep_id = f"{engine}-{mode}-{next(self._ids)}"
         log_dir = self.run_dir / "logs" / dep_id
         handle = LocalHandle(id=dep_id, engine=engine, mode=mode, spec=spec, registry=self.registry,
                              log_dir=log_dir, work_dir=self.work_dir / dep_id,
-                             events=EventLog(log_dir / "events.log"))
-        handle.primary_of = module.primary_of
-        handle.role_of = module.role_of
-        handle.after_thaw = getattr(module, "after_thaw", None)
+                             events=EventLog(log_dir / "events.log"), hooks=eng)
         deadline = time.monotonic() + spec.ready_timeout_s
         dep = Deployment(id=dep_id, engine=engine, mode=mode, platform=self.name,
                          topology=Topology(replicas=0, zones=()), handle=handle)
         handle.events.write(f"deploy {engine}/{mode} start")
         try:
-            if engine == "mysql":
-                module.deploy(handle, deadline, self._template())
-            else:
-                module.deploy(handle, deadline)
+            eng.deploy(handle, deadline, self._template)
             data = handle.data_pods()
             dep.topology = Topology(replicas=len(data), zones=tuple(sorted({p.zone for p in handle.pods.values()})))
-            dep.version = module.version()
+            dep.version = eng.version()
             handle.supervisor = Supervisor(handle)
             handle.supervisor.start()
         except BaseException as e:
@@ -102,16 +96,6 @@ class LocalPlatform:
                                                                   self.run_dir / "logs" / "mariadb-install-db.log")
             return self._mariadb_template
 
-    @staticmethod
-    def _engine(engine: str):
-        if engine == "redis":
-            from harness.platforms.local import redis as module
-        elif engine == "mysql":
-            from harness.platforms.local import mariadb as module
-        else:
-            from harness.platforms.local import mongodb as module
-        return module
-
     # -- queries ---------------------------------------------------------------------------
     def endpoint(self, dep: Deployment) -> Endpoint:
         ep = _handle(dep).endpoint
@@ -123,7 +107,7 @@ class LocalPlatform:
         h = _handle(dep)
         out = []
         for p in h.pods.values():
-            role = h.role_of(h, p) if h.role_of else None
+            role = h.hooks.role_of(h, p)
             out.append(PodInfo(name=p.name, zone=p.zone, role=role, host=p.host, port=p.port,  # type: ignore[arg-type]
                                alive=p.alive() and not p.frozen))
         return out
@@ -153,11 +137,7 @@ class LocalPlatform:
 
     def role_changes(self, dep: Deployment) -> list[RoleChange]:
         h = _handle(dep)
-        if h.engine == "redis":
-            from harness.platforms.local import redis
-
-            return redis.role_changes(h)
-        return sorted(h.role_changes, key=lambda r: r.at_wall)
+        return engines.get(h.engine).role_changes(h)
 
     def endpoint_evidence(self, dep: Deployment) -> None:
         """No Service here: clients connect to the processes (or follow the role controller's file)."""

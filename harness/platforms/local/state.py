@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.contracts import DeploySpec, Endpoint, RoleChange
 from harness.platforms.local.pods import Pod
@@ -30,6 +30,17 @@ class EventLog:
                 f.write(f"{stamp} {now:.3f} {message}\n")
 
 
+class LocalHooks(Protocol):
+    """What the supervisor, the faults and `pods()` ask the engine about its servers
+    (an engine object from harness.engines satisfies it)."""
+
+    def primary_of(self, handle: LocalHandle) -> str | None: ...
+
+    def role_of(self, handle: LocalHandle, pod: Pod) -> str | None: ...
+
+    def after_thaw(self, handle: LocalHandle, pod: Pod) -> None: ...
+
+
 @dataclass
 class LocalHandle:
     """Pods, secrets and helper threads of one deployment."""
@@ -42,6 +53,7 @@ class LocalHandle:
     log_dir: Path
     work_dir: Path
     events: EventLog
+    hooks: LocalHooks = field(repr=False)  # the engine's, given at construction
     pods: dict[str, Pod] = field(default_factory=dict)
     down_zones: set[str] = field(default_factory=set)
     endpoint: Endpoint | None = None
@@ -51,12 +63,18 @@ class LocalHandle:
     socket_dir: Path | None = None  # mysql: where unix sockets live (short path, see mariadb.socket_dir)
     injections: list[Any] = field(default_factory=list)
     role_changes: list[RoleChange] = field(default_factory=list)
-    # engine hooks
-    primary_of: Callable[[LocalHandle], str | None] | None = None
-    role_of: Callable[[LocalHandle, Pod], str | None] | None = None
-    after_thaw: Callable[[LocalHandle, Pod], None] | None = None
     torn_down: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    # The two hooks as faults.py still calls them (`handle.primary_of(handle)`); new code calls
+    # `handle.hooks` directly, and these go once faults.py does too.
+    @property
+    def primary_of(self) -> Callable[[LocalHandle], str | None]:
+        return self.hooks.primary_of
+
+    @property
+    def after_thaw(self) -> Callable[[LocalHandle, Pod], None]:
+        return self.hooks.after_thaw
 
     def data_pods(self) -> list[Pod]:
         return [p for p in self.pods.values() if p.kind == "data"]

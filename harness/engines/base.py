@@ -1,0 +1,97 @@
+"""What every engine object offers: the one place engine differences are looked up.
+
+An engine object is a thin adapter. The engine's own code stays where it is (harness/workload/
+<engine>.py for the client, seed and read-back; harness/platforms/local/<server>.py for the local
+servers) and is imported inside each method, so the registry imports nothing until an engine is
+used and the import graph stays acyclic: engines -> workload/<engine> -> workload/base.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from harness.contracts import DeploySpec, Endpoint, RoleChange
+    from harness.history import AckedWrite
+    from harness.platforms.local.pods import Pod
+    from harness.platforms.local.state import LocalHandle
+    from harness.workload.base import EngineClient
+    from harness.workload.model import SeedInfo
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """One database engine, as the workload, the local platform and the manifests need it."""
+
+    name: str  # "mysql", "redis", "mongodb"
+    binaries: tuple[str, ...]  # local server binaries whose preflight check gates the engine's cells
+    software: str  # key under results' run.software ("mariadb" for mysql)
+    # KubeBlocks component of the Sentinels that decide failover (redis), else None: their pods are
+    # part of the deployment (its topology spans every zone) and their logs record the role changes.
+    sentinel_component: str | None
+
+    # -- workload (runs in the load worker too) --------------------------------------------
+    @property
+    def ops(self) -> Mapping[str, bool]:
+        """op name -> writes?"""
+        ...
+
+    def client(self, endpoint: Endpoint, op_timeout_s: float) -> EngineClient: ...
+
+    def seed(self, endpoint: Endpoint, info: SeedInfo) -> None: ...
+
+    def read_back(self, endpoint: Endpoint, writes: Iterable[AckedWrite]) -> Iterator[tuple[AckedWrite, str | None]]:
+        """(write, id found in its slot or None), for each acknowledged write, from the primary."""
+        ...
+
+    # -- local platform: the server processes ----------------------------------------------
+    def check_available(self) -> None:
+        """Raises CellSkipped when the server is not installed here."""
+        ...
+
+    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
+        """Starts the pods and sets `handle.endpoint`. `template`: the platform's once-per-run
+        initialised data directory, built on first call (only mysql copies one)."""
+        ...
+
+    def version(self) -> str | None: ...
+
+    def primary_of(self, handle: LocalHandle) -> str | None: ...
+
+    def role_of(self, handle: LocalHandle, pod: Pod) -> str | None: ...
+
+    def after_thaw(self, handle: LocalHandle, pod: Pod) -> None: ...
+
+    def role_changes(self, handle: LocalHandle) -> list[RoleChange]:
+        """Primary changes the servers or the role controller recorded, oldest first."""
+        ...
+
+    # -- kubernetes manifests: the pieces that differ --------------------------------------
+    def kubeblocks_env(self, spec: DeploySpec) -> list[dict[str, Any]]:
+        """Env of the KubeBlocks data component (empty: none set)."""
+        ...
+
+    def statefulset_container(self, spec: DeploySpec) -> dict[str, Any]:
+        """The baseline container's engine-specific keys (env, command, args), in manifest order."""
+        ...
+
+
+class Defaults:
+    """The behaviour of an engine that needs no special case; adapters override what differs."""
+
+    sentinel_component: str | None = None
+
+    def check_available(self) -> None:
+        """Always installed (preflight reports a missing binary as a required check)."""
+
+    def after_thaw(self, handle: LocalHandle, pod: Pod) -> None:
+        """Nothing to do after SIGCONT."""
+
+    def role_changes(self, handle: LocalHandle) -> list[RoleChange]:
+        """The role changes the harness itself recorded (role controller, elections seen)."""
+        return sorted(handle.role_changes, key=lambda r: r.at_wall)
+
+    def kubeblocks_env(self, spec: DeploySpec) -> list[dict[str, Any]]:
+        return []
