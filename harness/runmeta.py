@@ -9,32 +9,38 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness import engines
 from harness.contracts import Check
 from harness.errors import HarnessError
 from harness.software import client_versions
 
-ENGINE_BINARY = {"mysql": ("mariadbd", "mysqld"), "redis": ("redis-server",), "mongodb": ("mongod",)}
-SOFTWARE_OF_CHECK = {"mariadbd": "mariadb", "mysqld": "mariadb", "redis-server": "redis", "mongod": "mongodb",
-                     "kind": "kind", "kubernetes": "kubernetes", "kubeblocks": "kubeblocks"}
+PLATFORM_SOFTWARE = ("kubeblocks", "kubernetes", "kind")  # preflight checks named as their results key
 
 
-def unavailable_engines(checks: list[Check], engines: list[str]) -> dict[str, str]:
+def _software_of_check() -> dict[str, str]:
+    """preflight check name -> results' run.software key: each engine's server binaries, then the platforms'."""
+    out = {b: engines.get(e).software for e in engines.ENGINES for b in engines.get(e).binaries}
+    return {**out, **{k: k for k in PLATFORM_SOFTWARE}}
+
+
+def unavailable_engines(checks: list[Check], wanted: list[str]) -> dict[str, str]:
     """engine -> reason, for optional servers the preflight found missing (mongod): skipped at once."""
     out: dict[str, str] = {}
     for c in checks:
         if c.ok or c.required:
             continue
-        for e in engines:
-            if c.name in ENGINE_BINARY[e]:
+        for e in wanted:
+            if c.name in engines.get(e).binaries:
                 out[e] = f"{c.name} is not installed on this machine; to run these cells: {c.fix or c.detail}"
     return out
 
 
 def software_versions(checks: list[Check]) -> dict[str, str | None]:
     """The servers' versions from the preflight checks, then the client libraries' from this interpreter."""
-    sw: dict[str, str | None] = {k: None for k in ("mariadb", "redis", "mongodb", "kubeblocks", "kubernetes", "kind")}
+    of_check = _software_of_check()
+    sw: dict[str, str | None] = {k: None for k in dict.fromkeys(of_check.values())}
     for c in checks:
-        key = SOFTWARE_OF_CHECK.get(c.name.lower())
+        key = of_check.get(c.name.lower())
         if key and c.ok and c.version and sw[key] is None:
             sw[key] = c.version
     return {**sw, **client_versions()}

@@ -59,11 +59,6 @@ class Mongodb(Defaults):
 
         return mongodb.version()
 
-    def primary_of(self, handle: LocalHandle) -> str | None:
-        from harness.platforms.local import mongodb
-
-        return mongodb.primary_of(handle)
-
     def role_of(self, handle: LocalHandle, pod: Pod) -> str | None:
         from harness.platforms.local import mongodb
 

@@ -54,11 +54,6 @@ class Mysql(Defaults):
 
         return mariadb.version()
 
-    def primary_of(self, handle: LocalHandle) -> str | None:
-        from harness.platforms.local import mariadb
-
-        return mariadb.primary_of(handle)
-
     def role_of(self, handle: LocalHandle, pod: Pod) -> str | None:
         from harness.platforms.local import mariadb
 

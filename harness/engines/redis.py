@@ -54,11 +54,6 @@ class Redis(Defaults):
 
         return redis.version()
 
-    def primary_of(self, handle: LocalHandle) -> str | None:
-        from harness.platforms.local import redis
-
-        return redis.primary_of(handle)
-
     def role_of(self, handle: LocalHandle, pod: Pod) -> str | None:
         from harness.platforms.local import redis
 

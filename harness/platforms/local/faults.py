@@ -47,9 +47,8 @@ def resume(handle: LocalHandle, pods: Iterable[PodInfo]) -> None:
     for p in thawed:
         p.thaw()
     handle.events.write(f"fault: SIGCONT {_names(thawed)}")
-    if handle.after_thaw:
-        for p in thawed:
-            handle.after_thaw(handle, p)
+    for p in thawed:
+        handle.hooks.after_thaw(handle, p)
 
 
 def zone_down(handle: LocalHandle, zone: str, pods: Iterable[PodInfo]) -> None:

@@ -216,12 +216,6 @@ def check_write(ep: Endpoint, deadline: float) -> None:
     raise DeployError(f"mysql did not take a write before the deadline: {last}")
 
 
-def primary_of(handle: LocalHandle) -> str | None:
-    if handle.controller is not None:
-        return handle.controller.primary
-    return "mysql-0"
-
-
 def role_of(handle: LocalHandle, pod: Pod) -> str | None:
     """Asks the server: read_only=OFF is the primary, a configured replica is a secondary."""
     if not pod.alive() or pod.frozen:

@@ -110,13 +110,6 @@ def _check_write(ep: Endpoint, deadline: float) -> None:
     raise DeployError(f"mongodb did not take a write before the deadline: {last}")
 
 
-def primary_of(handle: LocalHandle) -> str | None:
-    for p in handle.data_pods():
-        if role_of(handle, p) == "primary":
-            return p.name
-    return None
-
-
 def role_of(handle: LocalHandle, pod: Pod) -> str | None:
     if not pod.alive() or pod.frozen:
         return None

@@ -170,16 +170,6 @@ def _check_write(ep: Endpoint, deadline: float) -> None:
     raise DeployError(f"redis did not take a write before the deadline: {last}")
 
 
-def primary_of(handle: LocalHandle) -> str | None:
-    if handle.mode != "kubeblocks":
-        return "redis-0"
-    found = current_master(handle)
-    if found:
-        pod = handle.pod_by_port(found[1])
-        return pod.name if pod else None
-    return None
-
-
 def role_of(handle: LocalHandle, pod: Pod) -> str | None:
     if pod.kind == "sentinel":
         return "sentinel" if pod.alive() and not pod.frozen else None

@@ -31,10 +31,8 @@ class EventLog:
 
 
 class LocalHooks(Protocol):
-    """What the supervisor, the faults and `pods()` ask the engine about its servers
+    """What the supervisor, the fault primitives and `pods()` ask the engine about its servers
     (an engine object from harness.engines satisfies it)."""
-
-    def primary_of(self, handle: LocalHandle) -> str | None: ...
 
     def role_of(self, handle: LocalHandle, pod: Pod) -> str | None: ...
 
@@ -61,20 +59,9 @@ class LocalHandle:
     supervisor: Any = None
     controller: Any = None  # mysql kubeblocks: the role controller
     socket_dir: Path | None = None  # mysql: where unix sockets live (short path, see mariadb.socket_dir)
-    injections: list[Any] = field(default_factory=list)
     role_changes: list[RoleChange] = field(default_factory=list)
     torn_down: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-
-    # The two hooks as faults.py still calls them (`handle.primary_of(handle)`); new code calls
-    # `handle.hooks` directly, and these go once faults.py does too.
-    @property
-    def primary_of(self) -> Callable[[LocalHandle], str | None]:
-        return self.hooks.primary_of
-
-    @property
-    def after_thaw(self) -> Callable[[LocalHandle, Pod], None]:
-        return self.hooks.after_thaw
 
     def data_pods(self) -> list[Pod]:
         return [p for p in self.pods.values() if p.kind == "data"]
