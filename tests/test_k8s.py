@@ -19,11 +19,9 @@ from harness.dryrun import dry_run_plan
 from harness.errors import CellNotApplicable, DeployError, HarnessError
 from harness.faults import inject
 from harness.platforms.commands import CommandResult, DryRunRunner, RealRunner
-from harness.platforms.kubernetes import (
-    ClusterSettings,
-    KubernetesPlatform,
-    parse_switch_master,
-)
+from harness.platforms.k8s_parse import parse_switch_master
+from harness.platforms.k8s_preflight import ClusterSettings
+from harness.platforms.kubernetes import KubernetesPlatform
 from harness.platforms.tools import ToolPin, fetch_tool, find_tool, tool_check
 
 SPEC = DeploySpec(ready_timeout_s=5)
@@ -300,7 +298,7 @@ def test_parse_switch_master_reads_sentinel_timestamps():
 
 def test_sentinel_names_a_pod_by_fqdn_or_by_ip():
     """Issue 11 #8: the announced FQDN's first label is the pod; an IP is looked up."""
-    from harness.platforms.kubernetes import sentinel_pod_name
+    from harness.platforms.k8s_parse import sentinel_pod_name
 
     assert sentinel_pod_name(NEW, {"10.0.0.6": "redis-kb-redis-1"}) == "redis-kb-redis-1"
     assert sentinel_pod_name("10.0.0.6", {"10.0.0.6": "redis-kb-redis-1"}) == "redis-kb-redis-1"
@@ -455,7 +453,7 @@ def test_fake_cluster_k8s_refuses_another_kubeblocks_version_unless_asked(tmp_pa
 
 
 def test_kubeblocks_decision_and_version_parsing():
-    from harness.platforms.kubernetes import kubeblocks_decision, kubeblocks_version_of
+    from harness.platforms.k8s_parse import kubeblocks_decision, kubeblocks_version_of
 
     assert kubeblocks_decision(None, "1.0.2", False)[0] == "install"
     assert kubeblocks_decision("1.0.2", "1.0.2", False)[0] == "use"
@@ -644,7 +642,7 @@ def test_no_platform_sdk_is_imported_at_import_time():
 
 def test_preflight_kubeblocks_check_records_the_version_and_refuses_another(tmp_path):
     """Issue 11 #6: the installed version goes into results.json; another one stops the run before any cell."""
-    from harness.platforms.kubernetes import kubeblocks_check
+    from harness.platforms.k8s_preflight import kubeblocks_check
 
     kubectl = tmp_path / "kubectl"
     deployment = items({"metadata": {"name": "kubeblocks", "labels": {"app.kubernetes.io/version": "{v}"}}})

@@ -292,7 +292,7 @@ def test_fake_cluster_kind_zone_outage_evidence_keeps_the_dead_primary_until_the
 
 def test_data_protection_applies_the_pinned_snapshot_crds_before_the_chart(tmp_path):
     """Issue 11 #5: v1.0.2's CRD bundle omits the VolumeSnapshot CRDs its backup controller watches."""
-    from harness.platforms.kubernetes import ClusterSettings
+    from harness.platforms.k8s_preflight import ClusterSettings
 
     steps = dry_run_plan("kind", [], out=None)
     text = "\n".join(map(str, steps))

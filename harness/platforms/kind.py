@@ -25,13 +25,12 @@ from harness.manifests import dump_yaml
 from harness.manifests.common import ZONE_LABEL
 from harness.manifests.kind_config import kind_config, worker_container_names
 from harness.platforms.commands import Runner
+from harness.platforms.k8s_parse import nodes_in_zone, ready_nodes
+from harness.platforms.k8s_preflight import ClusterSettings
 from harness.platforms.kubernetes import (
     CLUSTER_NODES_READY_TIMEOUT_S,
-    ClusterSettings,
     KubernetesPlatform,
-    nodes_in_zone,
     platform_dir,
-    ready_nodes,
     runner_for,
 )
 from harness.platforms.tools import (

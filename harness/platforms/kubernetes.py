@@ -10,11 +10,9 @@ is not needed: kubectl is the one client, which keeps dry-run and real runs the 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import re
 import secrets
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,17 +30,15 @@ from harness.contracts import (
     RoleChange,
     Topology,
 )
-from harness.errors import CellNotApplicable, DeployError, HarnessError
+from harness.errors import CellNotApplicable, DeployError
 from harness.faults import NemesisEvent, Observer
 from harness.manifests import dump_yaml, kubeblocks, statefulset
 from harness.manifests.common import (
     COMPONENT_LABEL,
     HARNESS_LABEL,
     INSTANCE_LABEL,
-    NAMESPACE_PREFIX,
     NODE_PORTS,
     ROLE_LABEL,
-    SERVER_PORTS,
     ZONE_LABEL,
     cluster_name,
     data_component,
@@ -62,35 +58,28 @@ from harness.platforms.k8s_evidence import (
     labelled_primaries,
     next_primary,
     parse_go_duration,
-    rfc3339_to_unix,
 )
+from harness.platforms.k8s_install import KubeBlocksInstall
+from harness.platforms.k8s_parse import (
+    expected_pods,
+    node_zones,
+    parse_pods,
+    parse_switch_master,
+    sentinel_pod_name,
+    zone_ready,
+)
+from harness.platforms.k8s_preflight import ClusterSettings, preflight
 from harness.platforms.tools import (
-    KUBEBLOCKS_CRDS_URL,
-    KUBEBLOCKS_HELM_REPO,
-    KUBEBLOCKS_VERSION,
     PINS,
-    SNAPSHOT_CRDS,
-    TOOLS_DIR,
     ensure_tool,
-    fetch_verified,
-    find_tool,
     tool_check,
 )
 
 if TYPE_CHECKING:
     from harness.context import RunContext
 
-KB_NAMESPACE = "kb-system"
-ADDONS = {"mysql": "mysql", "redis": "redis", "mongodb": "mongodb"}
 USERS = {"mysql": "root", "redis": None, "mongodb": "root"}
-KUBEBLOCKS_SELECTOR = "app.kubernetes.io/name=kubeblocks,app.kubernetes.io/component=apps"  # the chart's operator Deployment
-KUBEBLOCKS_CRD = "clusters.apps.kubeblocks.io"
-# CRDs present, no operator Deployment with the chart's labels (another release name, nameOverride, a
-# stopped operator): some KubeBlocks the harness cannot identify, so it is not touched without asking.
-UNKNOWN_KUBEBLOCKS = "unknown (its CRDs are installed, no operator Deployment labelled by the chart)"
 # Named time budgets, each with its reason.
-HELM_INSTALL_TIMEOUT_S = 900.0  # pulls the operator images on a fresh cluster
-ADDON_ENABLED_TIMEOUT_S = 600.0  # the chart installs nine addons one after another
 TEARDOWN_TIMEOUT_S = 300.0  # PVC finalizers of local-path volumes
 # A first deploy pulls mysql 8.0.44 plus the syncer, xtrabackup and init images on each of three
 # nodes, or redis-stack plus dbctl with `minReadySeconds: 10` per pod (addons/redis cmpd-redis.yaml):
@@ -104,25 +93,6 @@ CLUSTER_NODES_READY_TIMEOUT_S = 300.0  # a fresh kind cluster's workers (CNI up 
 # the resolution of the time-to-endpoint-removal and of a role change seen on a label.
 WATCH_INTERVAL_S = 1.0
 SLOW_PULL_S = 30.0  # image pulls at least this long are named after a deploy
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """How to reach the cluster and where things go; defaults suit kind."""
-
-    kubeconfig: str | None = None
-    context: str | None = None
-    namespace_prefix: str = NAMESPACE_PREFIX
-    kubeblocks_version: str = KUBEBLOCKS_VERSION
-    # k8s: an installed KubeBlocks of another version is refused unless this is set (`--install-kubeblocks`),
-    # which moves it to the pinned version; one of the pinned version is used as it is; none is installed.
-    install_kubeblocks: bool = False
-    # A backup scenario needs KubeBlocks' data-protection controller, which watches VolumeSnapshots:
-    # then the pinned snapshot CRDs are applied first. Without one (none exists yet) the controller is
-    # switched off (`dataProtection.enabled=false`), so it cannot crash-loop for want of those CRDs.
-    data_protection: bool = False
-    node_address: str | None = None  # k8s: where NodePorts are reached (default: first node's InternalIP)
-    tools_dir: Path = TOOLS_DIR
 
 
 @dataclass
@@ -141,144 +111,10 @@ class K8sHandle:
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
-# -- pure parsing (tested against fake cluster output) ---------------------------------------
-
-
-def node_zones(nodes_json: str) -> dict[str, str]:
-    """node name -> zone label, from `kubectl get nodes -o json`."""
-    data = json.loads(nodes_json or '{"items": []}')
-    return {
-        n["metadata"]["name"]: n["metadata"].get("labels", {}).get(ZONE_LABEL, "")
-        for n in data.get("items", [])
-    }
-
-
-def nodes_in_zone(nodes_json: str, zone: str) -> list[str]:
-    return sorted(name for name, z in node_zones(nodes_json).items() if z == zone)
-
-
-def parse_pods(pods_json: str, zones: dict[str, str], engine: str, mode: str) -> list[PodInfo]:
-    """PodInfo per pod from `kubectl get pods -o json`; role from `kubeblocks.io/role`."""
-    data = json.loads(pods_json or '{"items": []}')
-    out: list[PodInfo] = []
-    for p in data.get("items", []):
-        meta, status = p["metadata"], p.get("status", {})
-        labels = meta.get("labels", {})
-        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
-        alive = status.get("phase") == "Running" and ready and not meta.get("deletionTimestamp")
-        role: Any
-        if labels.get(COMPONENT_LABEL) == "redis-sentinel":
-            role = "sentinel"
-        elif mode == "statefulset":
-            role = "primary" if alive else None
-        else:
-            role = labels.get(ROLE_LABEL) if labels.get(ROLE_LABEL) in ("primary", "secondary") else None
-        node = p.get("spec", {}).get("nodeName", "")
-        port = 26379 if role == "sentinel" else SERVER_PORTS[engine]
-        out.append(PodInfo(meta["name"], zones.get(node, ""), role, status.get("podIP", ""), port, alive))
-    return sorted(out, key=lambda x: x.name)
-
-
-def expected_pods(engine: str, mode: str) -> list[PodInfo]:
-    """The topology the manifests ask for, for dry-run output (replica i in zone i, 0 primary)."""
-    if mode == "statefulset":
-        return [PodInfo(f"{engine}-0", statefulset.BASELINE_ZONE, "primary", "", SERVER_PORTS[engine], True)]
-    name = cluster_name(engine)
-    pods = [
-        PodInfo(f"{name}-{engine}-{i}", ZONES[i], "primary" if i == 0 else "secondary", "", SERVER_PORTS[engine], True)
-        for i in range(kubeblocks.REPLICAS[engine])
-    ]
-    if sentinels := engines.get(engine).sentinel_component:
-        pods += [
-            PodInfo(f"{name}-{sentinels}-{i}", ZONES[i], "sentinel", "", 26379, True)
-            for i in range(kubeblocks.SENTINELS)
-        ]
-    return pods
-
-
-def parse_switch_master(log_text: str) -> list[tuple[float, str]]:
-    """(wall, new primary IP) per Sentinel `+switch-master`, from `kubectl logs --timestamps`."""
-    found: list[tuple[float, str]] = []
-    for line in log_text.splitlines():
-        if "+switch-master" not in line:
-            continue
-        parts = line.split()
-        # `--prefix` puts "[pod/...]" first; `--timestamps` puts RFC 3339 before the message.
-        stamp = next((w for w in parts if len(w) > 19 and w[4] == "-" and "T" in w), None)
-        idx = parts.index("+switch-master")
-        fields = parts[idx + 1 :]
-        if stamp is None or len(fields) < 5:
-            continue
-        found.append((rfc3339_to_unix(stamp), fields[3]))
-    found.sort()
-    return found
-
-
-def sentinel_pod_name(address: str, by_ip: dict[str, str]) -> str:
-    """The pod a Sentinel names: by IP, or by the FQDN KubeBlocks' redis addon announces
-    (`resolve-hostnames yes`, `announce-hostnames yes`): `<pod>.<headless service>.<ns>.svc...`."""
-    if address in by_ip:
-        return by_ip[address]
-    try:
-        ipaddress.ip_address(address)
-    except ValueError:
-        return address.split(".", 1)[0]
-    return address
-
-
-def ready_nodes(nodes_json: str) -> dict[str, bool]:
-    """node name -> its Ready condition is True, from `kubectl get nodes -o json`."""
-    data = json.loads(nodes_json or '{"items": []}')
-    return {
-        n["metadata"]["name"]: any(
-            c.get("type") == "Ready" and c.get("status") == "True" for c in n.get("status", {}).get("conditions", [])
-        )
-        for n in data.get("items", [])
-    }
-
-
-def zone_ready(nodes_json: str, zone: str) -> bool:
-    """Every node of `zone` is Ready (and the zone has one)."""
-    ready = ready_nodes(nodes_json)
-    nodes = nodes_in_zone(nodes_json, zone)
-    return bool(nodes) and all(ready.get(n) for n in nodes)
-
-
-def kubeblocks_version_of(deployments_json: str) -> str | None:
-    """The installed KubeBlocks version, from its operator Deployment (`app.kubernetes.io/version`,
-    else the image tag), or None when there is none."""
-    data = json.loads(deployments_json or '{"items": []}')
-    for d in data.get("items", []):
-        version = d.get("metadata", {}).get("labels", {}).get("app.kubernetes.io/version")
-        if version:
-            return version.lstrip("v")
-        for c in d.get("spec", {}).get("template", {}).get("spec", {}).get("containers", []):
-            image = c.get("image", "")
-            tag = image.rsplit(":", 1)[1] if ":" in image.rsplit("/", 1)[-1] else ""
-            if tag:
-                return tag.lstrip("v")
-    return None
-
-
-def kubeblocks_decision(found: str | None, pinned: str, install: bool) -> tuple[str, str]:
-    """("use" | "install" | "refuse", why) for a cluster holding KubeBlocks `found` (None: none)."""
-    if found is None:
-        return "install", f"no KubeBlocks in this cluster: installing the pinned {pinned}"
-    if found == pinned:
-        return "use", f"KubeBlocks {found} is installed: used as it is (nothing re-applied)"
-    if install:
-        return "install", f"KubeBlocks {found} is installed: moving it to {pinned} (--install-kubeblocks)"
-    return "refuse", (
-        f"KubeBlocks {found} is installed in this cluster and the harness pins {pinned}; it does not upgrade or "
-        f"downgrade an operator it did not install: pass --install-kubeblocks to move it to {pinned}, or use a "
-        f"cluster with KubeBlocks {pinned} (or none)"
-    )
-
-
 # -- the platform ------------------------------------------------------------------------------
 
 
-class KubernetesPlatform:
+class KubernetesPlatform(KubeBlocksInstall):
     """Deploys on an existing cluster; `kind` subclasses it and adds cluster creation + docker faults."""
 
     name = "k8s"
@@ -360,97 +196,6 @@ class KubernetesPlatform:
             elif self.runner.dry_run:
                 self.runner.note(f"tools: {name} missing; would fetch {name} {PINS[name].version} into {self.settings.tools_dir} (sha256-checked)")
             self._tool(name)
-
-    def install_kubeblocks(self) -> None:
-        """k8s: an installed KubeBlocks is used as it is when it is the pinned version, refused when it
-        is another (unless `install_kubeblocks`), installed when absent. Then the engines'
-        ClusterDefinitions must be Available (a manual `helm install kb-addon-mysql` creates no Addon CR)."""
-        pinned = self.settings.kubeblocks_version
-        self.kubeblocks_found = self.installed_kubeblocks()
-        action, why = kubeblocks_decision(self.kubeblocks_found, pinned, self.settings.install_kubeblocks)
-        if self._is_plan():
-            why += " (dry run: the installed version is read at run time; shown as if there were none)"
-        self.runner.note(why)
-        if action == "refuse":
-            raise HarnessError(why)
-        if action == "install":
-            self.install_pinned_kubeblocks()
-        self.wait_cluster_definitions()
-
-    def installed_kubeblocks(self) -> str | None:
-        """The version of the KubeBlocks operator running in the cluster, None when there is none;
-        `UNKNOWN_KUBEBLOCKS` when its CRDs are there but no operator Deployment the chart labels."""
-        r = self.kubectl("get", "deployments", "-A", "-l", KUBEBLOCKS_SELECTOR, "-o", "json", check=False)
-        found = kubeblocks_version_of(r.stdout) if r.returncode == 0 else None
-        if found is None and not self._is_plan():
-            crd = self.kubectl("get", "crd", KUBEBLOCKS_CRD, "-o", "name", check=False)
-            if crd.returncode == 0 and crd.stdout.strip():
-                return UNKNOWN_KUBEBLOCKS
-        return found
-
-    def install_pinned_kubeblocks(self) -> None:
-        """The v<pinned> CRDs (server-side), then the chart at the same version; the data-protection
-        controller only with the snapshot CRDs it watches (see `ClusterSettings.data_protection`)."""
-        version = self.settings.kubeblocks_version
-        self.runner.note(f"KubeBlocks {version}: CRDs first, then the Helm chart at the same version")
-        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", KUBEBLOCKS_CRDS_URL.replace(KUBEBLOCKS_VERSION, version), timeout_s=300)
-        values: list[str] = []
-        if self.settings.data_protection:
-            self.apply_snapshot_crds()
-        else:
-            self.runner.note(
-                "no backup scenario selected: dataProtection.enabled=false. KubeBlocks' backup controller watches "
-                "VolumeSnapshots, whose CRDs kubeblocks_crds.yaml does not contain, and can crash-loop without them"
-            )
-            values = ["--set", "dataProtection.enabled=false"]
-        self.helm("repo", "add", "kubeblocks", KUBEBLOCKS_HELM_REPO, "--force-update", timeout_s=120)
-        self.helm("repo", "update", "kubeblocks", timeout_s=120)
-        self.helm(
-            "upgrade", "--install", "kubeblocks", "kubeblocks/kubeblocks",
-            "--namespace", KB_NAMESPACE, "--create-namespace", "--version", version, *values,
-            "--wait", "--timeout", f"{int(HELM_INSTALL_TIMEOUT_S)}s",
-            timeout_s=HELM_INSTALL_TIMEOUT_S + 60,
-        )  # fmt: skip
-
-    def apply_snapshot_crds(self) -> None:
-        """The VolumeSnapshot CRDs of KubeBlocks' v1.0.2 tree, sha256-checked, applied before the chart.
-        On an existing cluster that has them (a CSI snapshotter's own) they are left as they are."""
-        if not self.creates_cluster:
-            r = self.kubectl("get", "crd", "volumesnapshots.snapshot.storage.k8s.io", "-o", "name", check=False)
-            if r.returncode == 0 and r.stdout.strip():
-                self.runner.note("VolumeSnapshot CRDs present in the cluster: left as they are")
-                return
-        for url, sha in SNAPSHOT_CRDS:
-            name = url.rsplit("/", 1)[1]
-            text = "" if self.runner.dry_run else fetch_verified(url, sha, f"snapshot CRD {name}").decode()
-            self.kubectl(
-                "apply", "--server-side", "--force-conflicts", "-f", "-",
-                stdin=text, stdin_label=f"{name} (from {url}, sha256 {sha[:12]}... checked)", timeout_s=120,
-            )  # fmt: skip
-
-    def wait_addons_enabled(self) -> None:
-        for addon in ADDONS.values():
-            self.runner.wait(
-                f"addon {addon} status.phase=Enabled",
-                lambda a=addon: self._addon_phase(a) == "Enabled",
-                ADDON_ENABLED_TIMEOUT_S,
-            )
-
-    def wait_cluster_definitions(self) -> None:
-        for engine in ADDONS:
-            self.runner.wait(
-                f"clusterdefinition/{engine} status.phase=Available",
-                lambda e=engine: self._cluster_definition_phase(e) == "Available",
-                ADDON_ENABLED_TIMEOUT_S,
-            )
-
-    def _addon_phase(self, addon: str) -> str:
-        r = self.kubectl("get", f"addons.extensions.kubeblocks.io/{addon}", "-o", "jsonpath={.status.phase}", check=False)
-        return r.stdout.strip()
-
-    def _cluster_definition_phase(self, engine: str) -> str:
-        r = self.kubectl("get", f"clusterdefinitions.apps.kubeblocks.io/{engine}", "-o", "jsonpath={.status.phase}", check=False)
-        return r.stdout.strip()
 
     # -- deploy -----------------------------------------------------------------------------
     def deploy(self, engine: str, mode: str, spec: DeploySpec) -> Deployment:
@@ -838,85 +583,6 @@ class KubernetesPlatform:
             "delete", "namespace", h.namespace, "--ignore-not-found", "--wait=true",
             f"--timeout={int(TEARDOWN_TIMEOUT_S)}s", timeout_s=TEARDOWN_TIMEOUT_S + 30,
         )  # fmt: skip
-
-
-def _kubectl_argv(kubectl: str, settings: ClusterSettings | None) -> list[str]:
-    """kubectl with the kubeconfig and context of the settings (the preflight's own calls)."""
-    settings = settings or ClusterSettings()
-    argv = [kubectl]
-    if settings.kubeconfig:
-        argv += ["--kubeconfig", settings.kubeconfig]
-    if settings.context:
-        argv += ["--context", settings.context]
-    return argv
-
-
-def cluster_check(kubectl: str, settings: ClusterSettings | None = None) -> Check:
-    """Is a cluster reachable through the kubeconfig? (k8s only: kind creates its own.)"""
-    argv = _kubectl_argv(kubectl, settings) + ["version", "--request-timeout=5s", "-o", "json"]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=15, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        proc = None
-        why = str(e)
-    if proc is not None and proc.returncode == 0:
-        try:
-            server = json.loads(proc.stdout).get("serverVersion", {}).get("gitVersion")
-        except ValueError:
-            server = None
-        return Check("kubernetes cluster", True, server, "reachable through the kubeconfig")
-    if proc is not None:
-        why = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
-    return Check(
-        "kubernetes cluster",
-        False,
-        detail=f"no cluster answers through the kubeconfig: {why}",
-        fix="set KUBECONFIG (or --settings kubeconfig/context) to a reachable cluster, or use --platform kind",
-    )
-
-
-def kubeblocks_check(kubectl: str, settings: ClusterSettings | None = None) -> Check:
-    """Which KubeBlocks the cluster runs, and whether a run may use it (a different version is refused
-    unless `install_kubeblocks`). Its version goes into results.json (`run.software.kubeblocks`)."""
-    settings = settings or ClusterSettings()
-    argv = _kubectl_argv(kubectl, settings) + ["get", "deployments", "-A", "-l", KUBEBLOCKS_SELECTOR, "-o", "json",
-                                               "--request-timeout=10s"]
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return Check("kubeblocks", False, detail=f"cannot ask the cluster: {e}", required=False)
-    if proc.returncode != 0:
-        why = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
-        return Check("kubeblocks", False, detail=f"cannot list deployments: {why}", required=False)
-    try:
-        found = kubeblocks_version_of(proc.stdout)
-    except ValueError:
-        found = None
-    if found is None:
-        crd = subprocess.run([*argv[: argv.index("get")], "get", "crd", KUBEBLOCKS_CRD, "-o", "name",
-                              "--request-timeout=10s"], capture_output=True, text=True, timeout=20, check=False)
-        if crd.returncode == 0 and crd.stdout.strip():
-            found = UNKNOWN_KUBEBLOCKS
-    pinned = settings.kubeblocks_version
-    action, why = kubeblocks_decision(found, pinned, settings.install_kubeblocks)
-    if action == "refuse":
-        return Check("kubeblocks", False, found, why, fix=f"--install-kubeblocks (moves it to {pinned}), or another cluster")
-    return Check("kubeblocks", True, pinned if action == "install" else found, why, required=False)
-
-
-def preflight(settings: ClusterSettings | None = None) -> list[Check]:
-    """What `harness doctor --platform k8s` reports: tools, a reachable cluster, its KubeBlocks."""
-    settings = settings or ClusterSettings()
-    checks = [tool_check("kubectl", settings.tools_dir), tool_check("helm", settings.tools_dir)]
-    kubectl = find_tool("kubectl", settings.tools_dir)
-    if kubectl is None:
-        checks.append(Check("kubernetes cluster", False, detail="cannot ask without kubectl", fix="install kubectl"))
-    else:
-        cluster = cluster_check(str(kubectl), settings)
-        checks.append(cluster)
-        if cluster.ok:
-            checks.append(kubeblocks_check(str(kubectl), settings))
-    return checks
 
 
 def create(run: RunContext) -> KubernetesPlatform:
