@@ -162,15 +162,18 @@ def test_fingerprint_changes_with_any_history_writer_or_reader_source(tmp_path):
     root = tmp_path / "harness"
     src = Path(driver.__file__).resolve().parent.parent
     (root / "workload").mkdir(parents=True)
-    for f in ("history.py", "checker.py"):
-        shutil.copy(src / f, root / f)
-    for f in (src / "workload").glob("*.py"):
-        shutil.copy(f, root / "workload" / f.name)
+    (root / "checker").mkdir()
+    shutil.copy(src / "history.py", root / "history.py")
+    for d in ("workload", "checker"):
+        for f in (src / d).glob("*.py"):
+            shutil.copy(f, root / d / f.name)
     before = code_fingerprint(root)
     assert before == code_fingerprint(src)
-    p = root / "workload" / "mysql.py"
-    p.write_text(p.read_text() + "\n# edited\n")
-    assert code_fingerprint(root) != before
+    seen = {before}
+    for edited in (root / "workload" / "mysql.py", root / "checker" / "order.py"):
+        edited.write_text(edited.read_text() + "\n# edited\n")
+        assert code_fingerprint(root) not in seen
+        seen.add(code_fingerprint(root))
     with pytest.raises(driver.CodeChanged, match="changed on disk during the run"):
         driver.check_code_version(before, root)
 
