@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import copy
 
+from _runfakes import FakePlatform, FakeWorkload
 from test_generator_evidence import ok_cell, results
+from test_runloop import run_fake
 
 from harness.cell import _status_of
+from harness.checker import HistoryChecker
 from harness.report import _observations
 from harness.report import tables as T
+from harness.results import read_results
 from harness.verdict_record import derived_verdict, verdict_of
 
 FAULT = {"kind": "pod-kill", "target": "primary", "instance": "redis-0", "injected_at": "2026-12-01T00:00:05",
@@ -81,3 +85,25 @@ def test_an_older_cell_without_a_verdict_is_judged_from_its_blocks():
     unknown["consistency"]["lost_writes"] = None
     assert verdict_of(unknown).valid and T.consistency_rows(results([unknown]))[0][-1] == "unknown (no read-back)"
     assert verdict_of(with_verdict(cell)).persisted
+
+
+class CheckingWorkload(FakeWorkload):
+    """The fake load (no history), measured by the real checker: nothing was delivered of the
+    offered rate, so the generator checker says invalid and the cell must say so."""
+
+    def measure(self, endpoint, engine, inp, timeline_path):
+        super().measure(endpoint, engine, inp, timeline_path)  # writes the fake timeline
+        out = HistoryChecker().check(inp).to_results()
+        out["generator"] = {**out["generator"], "valid": True, "reasons": []}  # only the verdict says invalid
+        return out
+
+
+def test_a_run_persists_each_cells_verdict_and_its_status_follows_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HARNESS_WORK_DIR", str(tmp_path / "work"))
+    code, out = run_fake(tmp_path, ["steady"], ["redis"], FakePlatform(), CheckingWorkload(), modes=("statefulset",))
+    assert code == 3, out  # the run's status for "some cell could not be measured"
+    (cell,) = read_results(tmp_path / "out" / "latest")["cells"]
+    assert cell["verdict"]["valid"] is False and cell["verdict"]["checkers"]["ops"]["total"] == 0
+    assert cell["verdict"]["checkers"]["generator"]["valid"] is False
+    assert cell["status"] == "invalid" and "the load delivered 0.0 of" in cell["reason"]
