@@ -109,6 +109,8 @@ class AvailabilityChecker:
         self.ok_times = array("q")
         self.write_acks = array("q")
 
+    wants_invokes = False  # judged from completions only: the pass skips it for invokes
+
     def invoke(self, fi: int, r: dict[str, Any]) -> None:
         pass
 

@@ -41,15 +41,13 @@ class Checker(Protocol):
 
 def stream(paths: Sequence[Path], collectors: Sequence[Collector]) -> None:
     """Every record of every history, once, to every collector (`fi`: the file's index, as op ids
-    are per worker file)."""
+    are per worker file). Collectors with `wants_invokes = False` are not called for invokes."""
+    on_invoke = [c.invoke for c in collectors if getattr(c, "wants_invokes", True)]
+    on_complete = [c.complete for c in collectors]
     for fi, path in enumerate(paths):
         for r in iter_records([path]):
-            if r["type"] == "invoke":
-                for c in collectors:
-                    c.invoke(fi, r)
-            else:
-                for c in collectors:
-                    c.complete(fi, r)
+            for f in on_invoke if r["type"] == "invoke" else on_complete:
+                f(fi, r)
 
 
 def check_input(inp: CheckInput) -> CellMeasures:

@@ -46,6 +46,8 @@ class LatencyChecker:
         self.steady = HdrHistogram(1, HDR_MAX_US, 3)
         self.response = HdrHistogram(1, HDR_MAX_US, 3)
 
+    wants_invokes = False  # judged from completions only: the pass skips it for invokes
+
     def invoke(self, fi: int, r: dict[str, Any]) -> None:
         pass
 

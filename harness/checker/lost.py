@@ -60,6 +60,8 @@ class LostChecker:
         self.readback = readback
         self.acked = 0
 
+    wants_invokes = False  # judged from completions only: the pass skips it for invokes
+
     def invoke(self, fi: int, r: dict[str, Any]) -> None:
         pass
 

@@ -105,6 +105,8 @@ class OrderChecker:
     def __init__(self) -> None:
         self.streams: dict[str, list[AckedSeq]] = defaultdict(list)
 
+    wants_invokes = False  # judged from completions only: the pass skips it for invokes
+
     def invoke(self, fi: int, r: dict[str, Any]) -> None:
         pass
 
