@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.checker import CheckInput
 from harness.clock import Clock, RealClock
 from harness.config import Settings
 from harness.contracts import Deployment, Endpoint, Platform
@@ -60,11 +61,9 @@ class Workload(Protocol):
         measured window of `duration_s` from `load_start_us`, without reconnecting in between."""
         ...
 
-    def measure(self, *, endpoint: Endpoint, engine: str, history_paths: list[Path], load_start_us: int,
-                load_end_us: int, steady_end_us: int, fault: FaultWindow | None, timeline_path: Path,
-                settings: Settings, load: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Reads back, checks, writes the per-second timeline CSV; returns the results sub-dicts.
-        `load` is what `LoadHandle.finish` returned (offered vs achieved, late start)."""
+    def measure(self, endpoint: Endpoint, engine: str, inp: CheckInput, timeline_path: Path) -> dict[str, Any]:
+        """Reads back, checks `inp` (a `harness.checker.Checker`), writes the per-second timeline CSV;
+        returns the results sub-dicts, the persisted `verdict` among them."""
         ...
 
 
@@ -130,8 +129,9 @@ def run_cell(env: CellEnv, plan: CellPlan) -> dict[str, Any]:
 
 def _status_of(measures: dict[str, Any]) -> tuple[str, str | None]:
     """`invalid` when the load generator could not keep its schedule: then the cell's availability
-    numbers describe the generator, not the database, and no verdict may be drawn from them."""
-    gen = measures.get("generator") or {}
+    numbers describe the generator, not the database, and no verdict may be drawn from them.
+    Read from the persisted verdict's generator checker (the `generator` block without one)."""
+    gen = ((measures.get("verdict") or {}).get("checkers") or {}).get("generator") or measures.get("generator") or {}
     if gen.get("valid") is False:
         return "invalid", "the harness could not measure this cell: " + "; ".join(gen.get("reasons") or ["?"])
     return "ok", None
@@ -195,11 +195,9 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
 
         env.on_phase("read back + check")
         timeline = cell_dir / "timeline.csv"
-        measures = env.workload.measure(
-            endpoint=endpoint, engine=plan.engine, history_paths=_history_paths(hist_dir),
-            load_start_us=load_start_us, load_end_us=load_end_us, steady_end_us=steady_end_us,
-            fault=window, timeline_path=timeline, settings=s, load=summary,
-        )
+        inp = CheckInput.for_cell(history_paths=_history_paths(hist_dir), load_start_us=load_start_us,
+                                  load_end_us=load_end_us, fault=window, settings=s, load=summary)
+        measures = env.workload.measure(endpoint, plan.engine, inp, timeline)
         state["role_changes"] = _role_changes(env.platform, dep, state["load_start_wall"])
         state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         return {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -59,6 +60,17 @@ class FaultWindow:
     recovered_at_us: int | None
     recovered_at_wall: float | None
     planned_duration_s: float
+
+    @classmethod
+    def of(cls, kind: str, injected_at_us: int, held_until_us: int | None = None) -> FaultWindow:
+        """A window from its times alone (checker tests, re-checking a history): wall times unknown (0).
+        A one-shot kind has no hold; another without `held_until_us` was never recovered."""
+        one_shot = kind in ACTIONS and ACTIONS[kind].one_shot
+        planned = 0.0 if one_shot else (math.inf if held_until_us is None else (held_until_us - injected_at_us) / 1e6)
+        return cls(kind=kind, target="primary", instances=(), zone=None, injected_at_us=injected_at_us,
+                   injected_at_wall=0.0, recovered_at_us=injected_at_us if one_shot else held_until_us,
+                   recovered_at_wall=0.0 if one_shot or held_until_us is not None else None,
+                   planned_duration_s=planned)
 
     @property
     def one_shot(self) -> bool:

@@ -1,4 +1,4 @@
-"""The real `Workload` for the cell: harness.workload's driver + read-back + harness.checker.
+"""The real `Workload` for the cell: harness.workload's driver + read-back + a `harness.checker.Checker`.
 
 One adapter, so the cell's contract stays small and the load/checker modules can evolve
 without the run loop changing. Imports are lazy (the driver pulls in client libraries).
@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.config import Settings
 from harness.contracts import Endpoint
-from harness.faults import FaultWindow
+
+if TYPE_CHECKING:
+    from harness.checker import Checker, CheckInput
 
 log = logging.getLogger("harness.workload_parts")
 
@@ -51,9 +54,11 @@ class RealLoad:
 
 
 class RealWorkload:
-    def __init__(self, registry: Any, planted_stall: tuple[float, float] | None = None):
+    def __init__(self, registry: Any, planted_stall: tuple[float, float] | None = None,
+                 checker: Checker | None = None):
         self.registry = registry  # every load worker is spawned through it (stopped on Ctrl-C)
         self.planted_stall = planted_stall  # self-test of the validity evidence only (tests)
+        self.checker = checker  # None: harness.checker.HistoryChecker (imported when first needed)
 
     def seed(self, endpoint: Endpoint, engine: str, settings: Settings) -> Any:
         from harness.workload.driver import seed_data
@@ -79,32 +84,22 @@ class RealWorkload:
                          warmup_dir=out_dir.parent / "warmup")
         return RealLoad(run)
 
-    def measure(self, *, endpoint: Endpoint, engine: str, history_paths: list[Path], load_start_us: int,
-                load_end_us: int, steady_end_us: int, fault: FaultWindow | None, timeline_path: Path,
-                settings: Settings, load: dict[str, Any] | None = None) -> dict[str, Any]:
-        from harness import checker
+    def measure(self, endpoint: Endpoint, engine: str, inp: CheckInput, timeline_path: Path) -> dict[str, Any]:
+        """Reads back from the recovered primary, hands the checker its input, writes the timeline and
+        the evidence file; returns the results sub-dicts (the verdict among them)."""
+        from harness.checker import HistoryChecker, write_timeline
 
-        readback = _read_back_with_retry(endpoint, engine, history_paths)
-        cw = None
-        if fault is not None:
-            cw = checker.FaultWindow(
-                injected_at_mono_us=fault.injected_at_us,
-                recovered_at_mono_us=None if fault.planned_duration_s == 0 else fault.recovered_at_us,
-                kind=fault.kind,
-            )
-        m = checker.check(history_paths, load_start_us=load_start_us, load_end_us=load_end_us, fault=cw,
-                          readback=readback, offered_ops_s=settings.load.rate_ops_s,
-                          hub_paths=sorted(history_paths[0].parent.glob("hub-w*.json")) if history_paths else [],
-                          start_late_us=int((load or {}).get("late_start_us") or 0),
-                          worker_cpu=(load or {}).get("worker_cpu_max"),
-                          limits=checker.ValidityLimits(**settings.validity.model_dump()))
-        checker.write_timeline(m, timeline_path)
+        readback = _read_back_with_retry(endpoint, engine, list(inp.history_paths))
+        m = (self.checker or HistoryChecker()).check(replace(inp, readback=readback))
+        write_timeline(m, timeline_path)
         out = m.to_results()
         if m.gap_start_us is not None and m.gap_end_us is not None:
-            out["availability"]["write_gap_window_s"] = [round((m.gap_start_us - load_start_us) / 1e6, 3),
-                                                         round((m.gap_end_us - load_start_us) / 1e6, 3)]
+            out["availability"]["write_gap_window_s"] = [round((m.gap_start_us - inp.load_start_us) / 1e6, 3),
+                                                         round((m.gap_end_us - inp.load_start_us) / 1e6, 3)]
         out["notes"] = list(m.notes)
         out["by_op"] = m.by_op
+        if "verdict" in out:
+            out["verdict"] = out.pop("verdict")  # last, after the blocks it judges
         evidence = {
             "readback": readback.to_json() if readback is not None else None,
             "duplicates": [vars(d) for d in m.duplicates],

@@ -119,8 +119,8 @@ class FakeWorkload:
         sig = self.signal_on if main else None
         return FakeLoad(duration_s, on_start=(lambda: os.kill(os.getpid(), sig)) if sig else None, warmup_s=warmup_s)
 
-    def measure(self, *, endpoint, engine, history_paths, load_start_us, load_end_us, steady_end_us, fault,
-                timeline_path, settings, load=None):
+    def measure(self, endpoint, engine, inp, timeline_path):
+        fault = inp.fault
         if engine == self.fail_engine:
             raise RuntimeError("fake: checker exploded")
         with open(timeline_path, "w", newline="") as fh:

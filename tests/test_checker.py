@@ -63,7 +63,7 @@ def test_outage_gives_gap_rto_and_windows(tmp_path):
     ops = steady_writes(0, 10, skip=(4.0, 6.5))  # last ack before: 3.9 s (+1 ms); next: 6.5 s (+1 ms)
     p = write_hist(tmp_path / "h.jsonl", ops)
     inj = T0 + int(4.05 * S)
-    m = check([p], load_start_us=T0, load_end_us=T0 + 10 * S, fault=FaultWindow(inj, None, "pod-kill"), readback=None)
+    m = check([p], load_start_us=T0, load_end_us=T0 + 10 * S, fault=FaultWindow.of("pod-kill", inj), readback=None)
     assert m.write_gap_s == pytest.approx(6.501 - 4.05, abs=1e-6)
     assert m.rto_s == pytest.approx(6.501 - 4.05, abs=1e-6)
     assert m.recovered is True
@@ -75,7 +75,7 @@ def test_outage_gives_gap_rto_and_windows(tmp_path):
 
 def test_writes_that_never_resume_are_not_recovered(tmp_path):
     p = write_hist(tmp_path / "h.jsonl", steady_writes(0, 5))
-    m = check([p], load_start_us=T0, load_end_us=T0 + 10 * S, fault=FaultWindow(T0 + 5 * S, None, "zone-outage"),
+    m = check([p], load_start_us=T0, load_end_us=T0 + 10 * S, fault=FaultWindow.of("zone-outage", T0 + 5 * S),
               readback=None)
     assert m.recovered is False and m.rto_s is None
     assert m.write_gap_s == pytest.approx(5.0, abs=1e-3)
@@ -84,7 +84,7 @@ def test_writes_that_never_resume_are_not_recovered(tmp_path):
 
 def test_no_outage_means_rto_zero(tmp_path):
     p = write_hist(tmp_path / "h.jsonl", steady_writes(0, 10))
-    m = check([p], load_start_us=T0, load_end_us=T0 + 10 * S, fault=FaultWindow(T0 + 5 * S, T0 + 7 * S, "pod-freeze"),
+    m = check([p], load_start_us=T0, load_end_us=T0 + 10 * S, fault=FaultWindow.of("pod-freeze", T0 + 5 * S, T0 + 7 * S),
               readback=None)
     assert m.rto_s == 0.0 and m.recovered is True
     assert m.write_gap_s < 0.2

@@ -56,7 +56,7 @@ def _run_with_kill(platform, dep, registry, tmp_path, duration_s: float):
         run.stop()
     rb = _read_back_when_up(ep, run.history_paths)
     m = check(run.history_paths, load_start_us=summary.load_start_us, load_end_us=summary.load_end_us,
-              fault=FaultWindow(inj.injected_at_us, None, "pod-kill"), readback=rb)
+              fault=FaultWindow.of("pod-kill", inj.injected_at_us), readback=rb)
     return inj, m
 
 

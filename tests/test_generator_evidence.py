@@ -45,7 +45,7 @@ def scheduled_history(path: Path, seconds: float, *, stall: tuple[float, float] 
 
 
 def measure(path: Path, fault_at_s: float | None = None, hub: list[Path] = ()):
-    fault = FaultWindow(T0 + int(fault_at_s * S), None, "pod-kill") if fault_at_s is not None else None
+    fault = FaultWindow.of("pod-kill", T0 + int(fault_at_s * S)) if fault_at_s is not None else None
     return check([path], load_start_us=T0, load_end_us=T0 + 10 * S, fault=fault, readback=None,
                  offered_ops_s=RATE, hub_paths=hub, limits=ValidityLimits())
 

@@ -18,6 +18,7 @@ from harness.platforms.k8s_evidence import endpoint_evidence_summary
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
 from harness.results import read_results
+from harness.verdict_record import verdict_of
 
 
 def emulation_note(deploy_spec: dict[str, Any]) -> str:
@@ -240,9 +241,10 @@ def _observations(results: dict[str, Any], scenario: str, engine: str) -> list[s
                 out.append(f"{who}: writes resumed {av['rto_s']:.1f} s after injection, only because the zone {back} "
                            f"after {held:.0f} s (the scenario's schedule). A plain StatefulSet does not move its "
                            "pod to another zone: a longer outage stops writes for as long.")
-            if av.get("recovered") is False:
+            verdict = verdict_of(c)
+            if not verdict.recovered:
                 out.append(f"{who}: writes did not resume within the observation window.")
-            lost = T.get(c, "consistency", "lost_writes")
+            lost = verdict.evidence("lost", "lost_writes")
             if lost:
                 out.append(f"{who}: {lost} acknowledged writes were missing in the final read-back.")
     return out

@@ -18,6 +18,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from harness.report.tables import cells_for, get  # noqa: E402
+from harness.verdict_record import verdict_of  # noqa: E402
 
 MODE_COLORS = {"kubeblocks": "#1f77b4", "statefulset": "#ff7f0e"}
 DPI = 110
@@ -44,7 +45,7 @@ def _shade(ax: Any, cell: dict[str, Any], first: bool) -> None:
         ax.axvspan(inj, rec, color="#d62728", alpha=0.12, lw=0, label="fault in force" if first else None)
     ax.axvline(inj, color="black", lw=1.3, ls="-", label="fault injected" if first else None)
     gw = get(cell, "availability", "write_gap_window_s")
-    if gw and (get(cell, "availability", "rto_s") or 0) > 0 or (gw and get(cell, "availability", "recovered") is False):
+    if gw and (get(cell, "availability", "rto_s") or 0) > 0 or (gw and not verdict_of(cell).recovered):
         ax.axvspan(gw[0], gw[1], facecolor="none", edgecolor="#7f7f7f", hatch="///", lw=0,
                    label="longest write gap" if first else None)
     for rc in cell.get("role_changes") or []:
@@ -92,7 +93,7 @@ def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engin
         cons = cell.get("consistency") or {}
         if cell.get("fault"):
             rto = av.get("rto_s")
-            rto_t = "not recovered" if av.get("recovered") is False else f"RTO {rto:.1f} s" if rto is not None else ""
+            rto_t = "not recovered" if not verdict_of(cell).recovered else f"RTO {rto:.1f} s" if rto is not None else ""
             sub = f"write gap {av.get('write_gap_s') or 0:.1f} s, {rto_t}, lost {cons.get('lost_writes')}"
         else:
             sub = f"{get(cell, 'throughput_ops_s', 'steady') or 0:.0f} ok ops/s, p99 {get(cell, 'latency_ms', 'p99') or 0:.1f} ms"
@@ -141,7 +142,7 @@ def summary_figure(results: dict[str, Any], engines: list[str], out: Path) -> Pa
                 gaps = [get(c, "availability", "write_gap_s") or 0.0 for c in cs]
                 rto0 = all(get(c, "availability", "rto_s") == 0 for c in cs)
                 gap = 0.0 if rto0 else sorted(gaps)[len(gaps) // 2]
-                not_rec = any(get(c, "availability", "recovered") is False for c in cs)
+                not_rec = any(not verdict_of(c).recovered for c in cs)
                 x = i + (k - 0.5) * width
                 ax.bar(x, gap, width, color=MODE_COLORS[mode], hatch="xx" if not_rec else None,
                        edgecolor="black" if not_rec else MODE_COLORS[mode])

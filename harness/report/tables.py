@@ -1,7 +1,9 @@
 """The report's tables, computed only from results.json (pure functions, no I/O).
 
 Repeated cells (profile `full`) are summarised by their median; every number shown is one the
-checker wrote into results.json, never recomputed differently here.
+checker wrote into results.json, never recomputed differently here; what counts as an anomaly
+(lost writes, seq anomalies, no recovery, an untrustworthy generator) is the checker's persisted
+verdict (harness.verdict_record; derived from the blocks for runs from before it was kept).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from harness.compare import Thresholds
 from harness.config import ValiditySettings
+from harness.verdict_record import verdict_of
 
 Cell = dict[str, Any]
 MODES = ("kubeblocks", "statefulset")
@@ -96,7 +99,7 @@ def availability_text(cells: list[Cell]) -> str:
         return "–"
     gap = med(cells, lambda c: get(c, "availability", "write_gap_s"))
     rto = med(cells, lambda c: get(c, "availability", "rto_s"))
-    recovered = all(get(c, "availability", "recovered") is not False for c in cells)
+    recovered = all(verdict_of(c).recovered for c in cells)
     if not recovered:
         return f"**not recovered** in the window (write gap ≥ {fmt(gap, ' s')})"
     if rto == 0:
@@ -136,14 +139,15 @@ def _effective_gap(cells: list[Cell]) -> float | None:
 
 # -- safety ------------------------------------------------------------------------------------
 def safety_counts(cells: list[Cell]) -> dict[str, int | None]:
+    """The read-back and order checkers' counts, summed (lost: None once any cell was not read back)."""
     out: dict[str, int | None] = {"acked": 0, "lost": 0, "dups": 0, "regs": 0}
     for c in cells:
-        cons = c.get("consistency") or {}
-        out["acked"] = (out["acked"] or 0) + (cons.get("acked_writes") or 0)
-        lost = cons.get("lost_writes")
+        v = verdict_of(c)
+        out["acked"] = (out["acked"] or 0) + (v.evidence("lost", "acked_writes") or 0)
+        lost = v.evidence("lost", "lost_writes")
         out["lost"] = None if lost is None or out["lost"] is None else out["lost"] + lost
-        out["dups"] = (out["dups"] or 0) + (cons.get("duplicate_seqs") or 0)
-        out["regs"] = (out["regs"] or 0) + (cons.get("seq_regressions") or 0)
+        out["dups"] = (out["dups"] or 0) + (v.evidence("order", "duplicate_seqs") or 0)
+        out["regs"] = (out["regs"] or 0) + (v.evidence("order", "seq_regressions") or 0)
     return out
 
 
@@ -368,7 +372,7 @@ def generator_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
                      f"{fmt(get(g, 'delivered_ops_s', 'steady'))}" + (f" ({frac * 100:.0f} %)" if frac is not None else ""),
                      " / ".join(fmt(lag.get(k), "", 1) for k in ("p50", "p99", "max")),
                      fmt(g.get("longest_stall_s"), "", 2), fmt(g.get("hub_block_s"), "", 2),
-                     "yes" if g.get("valid") else "**no**"))
+                     "yes" if verdict_of(c).valid_of("generator") else "**no**"))
     return rows
 
 
@@ -382,7 +386,7 @@ def headline_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
             continue
         rows.append((c["scenario"] + rep, c["engine"], c["mode"], "ok",
                      fmt(get(c, "availability", "write_gap_s"), " s", 2) if c.get("fault") else "–",
-                     (fmt(get(c, "availability", "rto_s"), " s", 2) if get(c, "availability", "recovered") is not False
+                     (fmt(get(c, "availability", "rto_s"), " s", 2) if verdict_of(c).recovered
                       else "not recovered") if c.get("fault") else "–",
                      fmt(get(c, "consistency", "lost_writes")),
                      fmt(get(c, "throughput_ops_s", "steady"), "", 0),
@@ -426,8 +430,9 @@ def consistency_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
         if c["status"] != "ok":
             continue
         cons = c.get("consistency") or {}
-        bad = [k for k in ("lost_writes", "duplicate_seqs", "seq_regressions") if cons.get(k)]
-        verdict = ("unknown (no read-back)" if cons.get("lost_writes") is None
+        v = verdict_of(c)
+        bad = v.data_safety_anomalies
+        verdict = ("unknown (no read-back)" if v.evidence("lost", "lost_writes") is None
                    else "anomalies: " + ", ".join(bad).replace("_", " ") if bad else "every acknowledged write kept")
         rep = f" #{c['repeat']}" if c.get("repeat") else ""
         rows.append((c["scenario"] + rep, c["engine"], c["mode"], fmt(cons.get("acked_writes")),

@@ -42,7 +42,7 @@ READY_TIMEOUT_S = 180.0  # importing locust (~1 s per worker) + every user's fir
 GO_MARGIN_S = 0.3  # the common start is this far after the go is written: workers poll for it every 20 ms
 
 
-_CODE_FILES = ("history.py", "checker.py", "workload", "engines")
+_CODE_FILES = ("history.py", "checker", "workload", "engines")
 
 
 class CodeChanged(HarnessError):
