@@ -116,6 +116,7 @@ def _lost_ack_walls(run_dir: Path, cell: dict) -> list[float]:
     return walls
 
 
+@pytest.mark.server
 def test_real_short_scenario_on_local_platform(tmp_path):
     """pod-kill-primary on redis, both modes: real servers, real load workers, real checker."""
     started: list[tuple[int, int | None, str]] = []
