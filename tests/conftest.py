@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from _helpers import recording_platform_factory, wait_until
@@ -87,8 +88,9 @@ def poll():
     return wait_until
 
 
-# A real short local run shared by the compare and notebook tests (redis: steady + pod-kill-primary,
-# both modes; real servers, load and checker, timings shortened). Run once per session.
+# A real short local run shared by the compare, notebook and run-loop tests (redis: steady +
+# pod-kill-primary, both modes; real servers, load and checker, timings shortened). Run once per
+# session; `real_run` also gives what the run started and its state directory.
 REAL_RUN_SETTINGS = {
     "timings": {"*": {"warmup_s": 1, "before_fault_s": 3, "observe_s": 4}},
     "deploy": {"restart_delay_s": 1.0, "sentinel_down_after_ms": 1500, "sentinel_failover_timeout_ms": 5000},
@@ -97,8 +99,19 @@ REAL_RUN_SETTINGS = {
 }
 
 
+class RealRun(NamedTuple):
+    run_dir: Path
+    started: list[tuple[int, int | None, str]]  # (pid, start ticks, name) of every process it started
+    state_dir: Path  # HARNESS_STATE_DIR of the run
+
+
 @pytest.fixture(scope="session")
-def real_run_dir(tmp_path_factory) -> Path:
+def real_run_dir(real_run: RealRun) -> Path:
+    return real_run.run_dir
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory) -> RealRun:
     import io
     import json
 
@@ -127,14 +140,14 @@ def real_run_dir(tmp_path_factory) -> Path:
     cells = json.loads((run_dir / "results.json").read_text())["cells"]
     bad = [f"{c['scenario']}/{c['mode']}: {c['status']} {c['reason']}" for c in cells if c["status"] != "ok"]
     assert len(cells) == 4 and not bad, f"the shared real run did not measure every cell: {bad}"
-    return run_dir
+    return RealRun(run_dir, started, base / "state")
 
 
 # -- the `server` marker -------------------------------------------------------------------------
 
 # Fixtures that start real servers (or a real run); item.fixturenames is the transitive closure, so
 # a test's own fixture built on one of these (redis_ep, real, executed, ...) counts too.
-SERVER_FIXTURES = frozenset({"registry", "local_platform", "real_run_dir"})
+SERVER_FIXTURES = frozenset({"registry", "local_platform", "real_run", "real_run_dir"})
 
 # What a test that is not marked `server` may not spawn (`--version` probes are fine).
 SERVER_BINARIES = frozenset({"mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db",
