@@ -21,7 +21,7 @@ Profile = Literal["quick", "full", "nightly"]
 MAX_DURATION_S = 3600.0  # no phase of a cell may last longer than an hour
 
 
-def _dur(default: float, *, allow_zero: bool = False, maximum: float = MAX_DURATION_S) -> Any:
+def _dur(default: float | None, *, allow_zero: bool = False, maximum: float = MAX_DURATION_S) -> Any:
     """A duration field: positive (or >= 0 where 0 means "instantaneous") and bounded."""
     if allow_zero:
         return Field(default, ge=0, le=maximum)

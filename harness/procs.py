@@ -124,7 +124,7 @@ class ProcessRegistry:
                     start_new_session=True,
                 )
             finally:
-                if log_path:
+                if not isinstance(out, int):  # our log file, not DEVNULL
                     out.close()
             self._records[proc.pid] = ProcessRecord(proc.pid, process_start_ticks(proc.pid), name, argv[0])
             self._popens[proc.pid] = proc

@@ -1,9 +1,18 @@
 """Shared fixtures: a process registry that proves, by pid, that nothing it started outlives a
-test; the local platform on it; a DeploySpec with short timings for tests."""
+test; the local platform on it; a DeploySpec with short timings for tests.
+
+The `server` marker: a test that starts a real server (mariadbd, redis-server, redis-sentinel,
+mongod) or a load worker, directly or through a real run. Tests using the fixtures below that
+start them are marked here; the others carry `@pytest.mark.server` themselves. `make test-fast`
+runs `-m "not server"`, and a test left unmarked that spawns one of them fails (see
+_refuse_servers below), so the fast tier cannot silently grow slow."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from _helpers import recording_platform_factory, wait_until
@@ -79,8 +88,9 @@ def poll():
     return wait_until
 
 
-# A real short local run shared by the compare and notebook tests (redis: steady + pod-kill-primary,
-# both modes; real servers, load and checker, timings shortened). Run once per session.
+# A real short local run shared by the compare, notebook and run-loop tests (redis: steady +
+# pod-kill-primary, both modes; real servers, load and checker, timings shortened). Run once per
+# session; `real_run` also gives what the run started and its state directory.
 REAL_RUN_SETTINGS = {
     "timings": {"*": {"warmup_s": 1, "before_fault_s": 3, "observe_s": 4}},
     "deploy": {"restart_delay_s": 1.0, "sentinel_down_after_ms": 1500, "sentinel_failover_timeout_ms": 5000},
@@ -89,8 +99,19 @@ REAL_RUN_SETTINGS = {
 }
 
 
+class RealRun(NamedTuple):
+    run_dir: Path
+    started: list[tuple[int, int | None, str]]  # (pid, start ticks, name) of every process it started
+    state_dir: Path  # HARNESS_STATE_DIR of the run
+
+
 @pytest.fixture(scope="session")
-def real_run_dir(tmp_path_factory) -> Path:
+def real_run_dir(real_run: RealRun) -> Path:
+    return real_run.run_dir
+
+
+@pytest.fixture(scope="session")
+def real_run(tmp_path_factory) -> RealRun:
     import io
     import json
 
@@ -119,4 +140,57 @@ def real_run_dir(tmp_path_factory) -> Path:
     cells = json.loads((run_dir / "results.json").read_text())["cells"]
     bad = [f"{c['scenario']}/{c['mode']}: {c['status']} {c['reason']}" for c in cells if c["status"] != "ok"]
     assert len(cells) == 4 and not bad, f"the shared real run did not measure every cell: {bad}"
-    return run_dir
+    return RealRun(run_dir, started, base / "state")
+
+
+# -- the `server` marker -------------------------------------------------------------------------
+
+# Fixtures that start real servers (or a real run); item.fixturenames is the transitive closure, so
+# a test's own fixture built on one of these (redis_ep, real, executed, ...) counts too.
+SERVER_FIXTURES = frozenset({"registry", "local_platform", "real_run", "real_run_dir"})
+
+# What a test that is not marked `server` may not spawn (`--version` probes are fine).
+SERVER_BINARIES = frozenset({"mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db",
+                             "redis-server", "redis-sentinel", "mongod", "mongos"})
+WORKER_MODULE = "harness.workload.worker"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
+
+
+def spawns_a_server(argv) -> str | None:
+    """The server binary or load worker an argv starts, else None."""
+    if isinstance(argv, (str, bytes, os.PathLike)):
+        argv = [argv]
+    args = [os.fsdecode(a) for a in argv]
+    if not args or "--version" in args:
+        return None
+    if os.path.basename(args[0]) in SERVER_BINARIES:
+        return os.path.basename(args[0])
+    if WORKER_MODULE in args:
+        return WORKER_MODULE
+    return None
+
+
+@pytest.fixture(autouse=True)
+def _refuse_servers(request, monkeypatch):
+    """A test without the `server` marker that starts a server or load worker fails at once, naming
+    it: the test needs the marker (or the fixture that starts it). Only spawns from this process
+    are seen; a test that runs the harness CLI as a subprocess for real carries the marker itself."""
+    if request.node.get_closest_marker("server") is not None:
+        yield
+        return
+    real_init = subprocess.Popen.__init__
+
+    def guarded_init(self, args, *a, **kw):
+        what = spawns_a_server(args)
+        if what is not None:
+            raise AssertionError(f"{request.node.nodeid} starts {what} but is not marked "
+                                 "@pytest.mark.server (make test-fast would run it)")
+        real_init(self, args, *a, **kw)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", guarded_init)
+    yield

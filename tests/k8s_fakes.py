@@ -6,6 +6,7 @@ machine, so tests that use it say "fake" in their names.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,13 +27,19 @@ def shared_dir() -> Path | None:
 
 
 def cluster_crd_schema() -> dict[str, Any]:
-    import yaml
-
     shared = shared_dir()
     crd = shared / "kubeblocks" / "crds-v1.0.2" / "apps.kubeblocks.io_clusters.yaml" if shared else None
     if crd is None or not crd.is_file():
         pytest.skip(f"KubeBlocks CRDs not found at {REPO.parent / 'shared/kubeblocks/crds-v1.0.2'} (shared/ absent)")
-    doc = yaml.safe_load(crd.read_text())
+    return _crd_v1_schema(crd)
+
+
+@functools.cache
+def _crd_v1_schema(crd: Path) -> dict[str, Any]:
+    """Parsed once per session (2 MB of YAML; libyaml's loader when PyYAML has it). Read-only."""
+    import yaml
+
+    doc = yaml.load(crd.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     version = next(v for v in doc["spec"]["versions"] if v["name"] == "v1")
     return version["schema"]["openAPIV3Schema"]
 

@@ -28,6 +28,8 @@ from harness.results import read_results
 from harness.runloop import EXIT_INVALID, RunRequest, execute
 from harness.workload_parts import RealWorkload
 
+pytestmark = pytest.mark.server  # real runs on real servers
+
 QUICK = build_settings("quick")  # the defaults `make poc` runs: nothing shortened
 ENGINES = ["mysql", "redis"]
 MODES = ["kubeblocks", "statefulset"]

@@ -40,6 +40,7 @@ def run_dir(tmp_path_factory):
     return (base / "out" / "latest").resolve()
 
 
+@pytest.mark.server
 def test_renders_md_html_and_figures_from_the_run(run_dir):
     paths = render_run_dir(run_dir)
     names = [p.name for p in paths]
@@ -51,6 +52,7 @@ def test_renders_md_html_and_figures_from_the_run(run_dir):
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
 
 
+@pytest.mark.server
 def test_report_sections_and_numbers_come_from_results(run_dir):
     render_run_dir(run_dir)
     md = (run_dir / "report.md").read_text()
@@ -71,6 +73,7 @@ def test_report_sections_and_numbers_come_from_results(run_dir):
     assert "| pod-kill-secondary | redis | statefulset | not-applicable | a StatefulSet as OpenIM ships it" in md
 
 
+@pytest.mark.server
 def test_timeline_figure_uses_the_cells_timeline_csv(run_dir):
     res = read_results(run_dir)
     cell = next(c for c in res["cells"] if c["scenario"] == "steady" and c["engine"] == "redis" and c["status"] == "ok")
@@ -79,6 +82,7 @@ def test_timeline_figure_uses_the_cells_timeline_csv(run_dir):
     assert rows and sum(int(r["ok"]) for r in rows) == cell["ops"]["ok"]
 
 
+@pytest.mark.server
 def test_html_is_self_contained(run_dir):
     render_run_dir(run_dir)
     html = (run_dir / "report.html").read_text()

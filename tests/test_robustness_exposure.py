@@ -26,6 +26,8 @@ from _robustness import HarnessRun, settings_yaml
 
 from harness.procs import is_alive
 
+pytestmark = pytest.mark.server  # every test here reads a real run or a real deploy
+
 LISTEN = "0A"
 
 

@@ -145,6 +145,8 @@ nested = st.fixed_dictionaries({}, optional={
 })
 
 TALLY = {"accepted": 0, "rejected": 0}
+# Examples per fuzz test: 1500 in `make test`; `make test-fast` asks for fewer to stay under a minute.
+FUZZ_EXAMPLES = int(os.environ.get("HARNESS_TEST_FUZZ_EXAMPLES", "1500"))
 
 
 def _accepts_or_one_line(data, source="fuzz") -> None:
@@ -160,13 +162,13 @@ def _accepts_or_one_line(data, source="fuzz") -> None:
     TALLY["accepted"] += 1
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(overrides)
 def test_fuzz_settings_any_structure(data):
     _accepts_or_one_line(data)
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(nested)
 def test_fuzz_settings_plausible_structure(data):
     _accepts_or_one_line(data)
@@ -177,7 +179,7 @@ YAML_BITS = ["load:", " rate_ops_s:", " users:", "timings:", " '*':", "  warmup_
              "1e9", "-1", ".nan", ".inf", "null", "yes", "\n", "\t", "  ", "%YAML 1.1", "---", "...", "#"]
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(st.one_of(st.sampled_from(YAML_BITS), st.text(max_size=6)), max_size=25).map("".join))
 def test_fuzz_settings_file_text(tmp_path_factory, text):
     f = tmp_path_factory.getbasetemp() / "fuzz.yaml"

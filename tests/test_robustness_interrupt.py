@@ -18,6 +18,8 @@ from _robustness import HarnessRun, settings_yaml, wrapper_bin
 from harness.procs import is_alive
 from harness.results import read_results
 
+pytestmark = pytest.mark.server  # real runs of the harness CLI, interrupted
+
 EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 SHORT = {"warmup_s": 0.5, "before_fault_s": 1, "observe_s": 1}
 LONG = 40  # a phase we interrupt lasts this long, so the signal certainly lands inside it

@@ -11,10 +11,13 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import pytest
 from _helpers import wait_until
 from _robustness import HARNESS, HarnessRun, settings_yaml
 
 from harness.procs import is_alive
+
+pytestmark = pytest.mark.server  # a real run of the harness CLI, SIGKILLed
 
 
 def test_sigkilled_run_warns_next_run_and_cleanup_stops_everything(tmp_path):

@@ -12,6 +12,7 @@ import io
 import os
 import socket
 
+import pytest
 from _helpers import recording_platform_factory
 from _robustness import HarnessRun, settings_yaml
 
@@ -20,6 +21,8 @@ from harness.platforms.local import pods as pods_module
 from harness.procs import is_alive
 from harness.results import read_results
 from harness.runloop import RunRequest, execute
+
+pytestmark = pytest.mark.server  # real runs whose servers fail
 
 SHORT = {"*": {"warmup_s": 0.5, "before_fault_s": 1, "observe_s": 0.5}}
 

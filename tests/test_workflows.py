@@ -72,6 +72,9 @@ def test_nightly_runs_kind_compares_and_uploads():
     assert any(str(s.get("uses", "")).startswith("actions/upload-artifact") for s in steps)
 
 
-def test_ci_runs_make_test():
-    text = "\n".join(workflow_run_lines(REPO / ".github" / "workflows" / "ci.yml"))
-    assert "make test" in text
+def test_ci_runs_make_lint_then_make_test():
+    lines = workflow_run_lines(REPO / ".github" / "workflows" / "ci.yml")
+    assert "make lint" in lines and "make test" in lines
+    assert lines.index("make lint") < lines.index("make test")
+    script = [ln.strip() for ln in (REPO / ".ci" / "run").read_text().splitlines()]
+    assert script.index("make lint") < script.index("make test")

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from harness.errors import DeployError, HarnessError
 
@@ -94,10 +94,18 @@ class LogWriter:
         pass
 
 
+class TextSink(Protocol):
+    """Where steps are echoed: a text stream (sys.stdout) or a LogWriter (run.log)."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class _StepRecorder:
     """Keeps every step in order and echoes it to a stream (the terminal, or run.log)."""
 
-    def __init__(self, sink: TextIO | None):
+    def __init__(self, sink: TextSink | None):
         self.steps: list[Step] = []
         self._sink = sink
 
@@ -115,7 +123,7 @@ class RealRunner(_StepRecorder):
 
     dry_run = False
 
-    def __init__(self, echo: TextIO | None = None):
+    def __init__(self, echo: TextSink | None = None):
         super().__init__(echo)
 
     def run(
@@ -169,7 +177,7 @@ class DryRunRunner(_StepRecorder):
 
     dry_run = True
 
-    def __init__(self, out: TextIO | None = sys.stdout, responder: Responder | None = None):
+    def __init__(self, out: TextSink | None = sys.stdout, responder: Responder | None = None):
         super().__init__(out)
         self._responder = responder
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ from harness.history import now_us
 from harness.procs import ProcessRegistry, is_alive
 from harness.workload.base import check_mix
 from harness.workload.model import SeedInfo, SeedSize, plan_seed
+from harness.workload.worker_config import WorkerConfig
 
 READY_TIMEOUT_S = 180.0  # importing locust (~1 s per worker) + every user's first connect, on a busy box
 GO_MARGIN_S = 0.3  # the common start is this far after the go is written: workers poll for it every 20 ms
@@ -150,30 +152,40 @@ class LoadWorkerError(HarnessError):
     """A load worker crashed or never reported; the message points at its log."""
 
 
+@dataclass(frozen=True)
+class _Worker:
+    """One spawned worker: what it was told, where that file is, its process."""
+
+    cfg: WorkerConfig
+    config_path: Path
+    proc: subprocess.Popen
+
+
 class LoadRun:
     """Handle of a running load. `stop()` is idempotent and safe after `wait()`."""
 
     def __init__(self, spec: LoadSpec, out_dir: Path, registry: ProcessRegistry, log_path: Path,
-                 workers: list[dict[str, Any]], go_path: Path):
+                 workers: list[_Worker], go_path: Path):
         self.spec = spec
         self.out_dir = out_dir
         self.registry = registry
         self.log_path = log_path
-        self._workers = workers  # cfg + "proc"
+        self._workers = workers
         self._go_path = go_path
         self._spawned_us = now_us()
         self.ready_s = 0.0
         self.users_start_us = 0  # the common start (warm-up begins); set by `go`
         self.load_start_us = 0  # the measured window begins, warm-up after the common start
-        self.history_paths: list[Path] = [Path(w["history_path"]) for w in workers]
-        self.warmup_history_paths: list[Path] = [Path(w["warmup_history_path"]) for w in workers if spec.warmup_s > 0]
+        self.history_paths: list[Path] = [w.cfg.history_path for w in workers]
+        self.warmup_history_paths: list[Path] = [w.cfg.warmup_history_path for w in workers
+                                                 if spec.warmup_s > 0 and w.cfg.warmup_history_path is not None]
         self._summary: LoadSummary | None = None
 
     def _progress_files(self) -> list[dict[str, Any]]:
         out = []
         for w in self._workers:
             try:
-                out.append(json.loads(Path(w["progress_path"]).read_text()))
+                out.append(json.loads(w.cfg.progress_path.read_text()))
             except (OSError, ValueError):
                 out.append({})
         return out
@@ -188,7 +200,7 @@ class LoadRun:
             files = self._progress_files()
             if all(f.get("ready") for f in files):
                 break
-            if any(w["proc"].poll() is not None for w in self._workers):
+            if any(w.proc.poll() is not None for w in self._workers):
                 break
             if time.monotonic() > deadline:
                 connected = sum(int(f.get("connected", 0)) for f in files)
@@ -209,7 +221,7 @@ class LoadRun:
         for data in self._progress_files():
             for k in tot:
                 tot[k] += int(data.get(k, 0))
-        alive = sum(1 for w in self._workers if w["proc"].poll() is None)
+        alive = sum(1 for w in self._workers if w.proc.poll() is None)
         return LoadProgress(tot["ok_last_s"], tot["failed_last_s"], tot["invokes"], tot["ok"], tot["failed"],
                             tot["unknown"], alive)
 
@@ -219,23 +231,23 @@ class LoadRun:
             return self._summary
         deadline = time.monotonic() + timeout_s
         for w in self._workers:
-            proc = w["proc"]
+            proc = w.proc
             while proc.poll() is None:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise LoadWorkerError(f"load worker {w['worker']} did not finish within {timeout_s:.0f} s; see {self.log_path}")
+                    raise LoadWorkerError(f"load worker {w.cfg.worker} did not finish within {timeout_s:.0f} s; see {self.log_path}")
                 time.sleep(0.1)
             self.registry.forget(proc.pid)
-            if proc.returncode != 0 or not Path(w["summary_path"]).exists():
+            if proc.returncode != 0 or not w.cfg.summary_path.exists():
                 self.stop()
                 why = _last_refusal(self.log_path)
-                raise LoadWorkerError(f"load worker {w['worker']} exited with status {proc.returncode}"
+                raise LoadWorkerError(f"load worker {w.cfg.worker} exited with status {proc.returncode}"
                                       f"{': ' + why if why else ''}; see {self.log_path}")
         self._summary = self._summarise()
         return self._summary
 
     def _summarise(self) -> LoadSummary:
-        sums = [json.loads(Path(w["summary_path"]).read_text()) for w in self._workers]
+        sums = [json.loads(w.cfg.summary_path.read_text()) for w in self._workers]
         start = self.load_start_us
         end = max(s["load_end_us"] for s in sums)
         dur = max(1e-9, (end - start) / 1e6)
@@ -254,13 +266,13 @@ class LoadRun:
 
     def stop(self) -> None:
         for w in self._workers:
-            proc = w["proc"]
+            proc = w.proc
             if proc.poll() is None and is_alive(proc.pid):
                 self.registry.stop(proc.pid, grace_s=self.spec.op_timeout_s * 4 + 10)
             else:
                 self.registry.forget(proc.pid)
         for w in self._workers:  # the configs hold the endpoint password
-            Path(w["config_path"]).unlink(missing_ok=True)
+            w.config_path.unlink(missing_ok=True)
         self._go_path.unlink(missing_ok=True)
 
 
@@ -290,34 +302,33 @@ def start_load(endpoint: Endpoint, spec: LoadSpec, seed_info: SeedInfo, out_dir:
     if spec.warmup_s > 0:
         warmup_dir.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    workers: list[dict[str, Any]] = []
+    workers: list[_Worker] = []
     id_tag = "." + _base36(now_us())  # ids unique across load runs on one database
     go_path = out_dir / ".go.json"
     go_path.unlink(missing_ok=True)
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     for i, users in enumerate(_split(spec.users, spec.workers)):
-        cfg = {
-            "engine": spec.engine, "mix": dict(spec.mix), "users": users,
-            "rate_ops_s": spec.rate_ops_s * users / spec.users, "duration_s": spec.duration_s,
-            "seed": spec.seed, "worker": i, "op_timeout_s": spec.op_timeout_s,
-            "endpoint": endpoint.to_private_json(), "seed_info": seed_info.to_json(),
-            "history_path": str(out_dir / f"history-w{i}.jsonl"), "progress_path": str(out_dir / f".progress-w{i}.json"),
-            "summary_path": str(out_dir / f"load-summary-w{i}.json"),
-            "locust_csv_prefix": str(out_dir / f"locust-w{i}"), "go_path": str(go_path),
-            "hub_path": str(out_dir / f"hub-w{i}.json"),
-            "warmup_s": spec.warmup_s, "warmup_history_path": str(warmup_dir / f"history-w{i}.jsonl"),
-            "id_tag": id_tag, "code_fingerprint": LOADED_CODE,
-            "planted_stall": None if spec.planted_stall is None
-            else {"at_s": spec.planted_stall[0], "block_s": spec.planted_stall[1]},
-        }
+        cfg = WorkerConfig(
+            engine=spec.engine, mix=dict(spec.mix), users=users,
+            rate_ops_s=spec.rate_ops_s * users / spec.users, duration_s=spec.duration_s,
+            seed=spec.seed, worker=i, op_timeout_s=spec.op_timeout_s,
+            endpoint=endpoint, seed_info=seed_info,
+            history_path=out_dir / f"history-w{i}.jsonl", progress_path=out_dir / f".progress-w{i}.json",
+            summary_path=out_dir / f"load-summary-w{i}.json",
+            locust_csv_prefix=str(out_dir / f"locust-w{i}"), go_path=go_path,
+            hub_path=out_dir / f"hub-w{i}.json",
+            warmup_s=spec.warmup_s, warmup_history_path=warmup_dir / f"history-w{i}.jsonl",
+            id_tag=id_tag, code_fingerprint=LOADED_CODE,
+            planted_stall=spec.planted_stall,
+        )
         cfg_path = out_dir / f".load-w{i}.json"
         fd = os.open(cfg_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            json.dump(cfg, fh)
+            json.dump(cfg.to_json(), fh)
         proc = registry.spawn([sys.executable, "-m", "harness.workload.worker", str(cfg_path)],
                               name=f"load-w{i}", log_path=log_path, env=env)
-        workers.append({**cfg, "config_path": str(cfg_path), "proc": proc})
+        workers.append(_Worker(cfg, cfg_path, proc))
     run = LoadRun(spec, out_dir, registry, log_path, workers, go_path)
     try:
         run.wait_ready()

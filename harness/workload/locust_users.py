@@ -20,6 +20,7 @@ import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import gevent
 from gevent.event import Event
@@ -146,13 +147,14 @@ def make_user_class(
             ready_us = due_us if self._prev_end_us is None else max(due_us, self._prev_end_us)
             t0 = now_us()
             measured = warm_writer is None or t0 >= self._measure_from
-            w = writer if measured else warm_writer
+            w = warm_writer if warm_writer is not None and not measured else writer
             op = w.invoke(self.actor.process, name, write, due_us=due_us, lag_us=max(0, t0 - ready_us))
             tally.invokes += measured
             if planted and t0 >= self._measure_from + planted[0].at_s * 1e6:
                 _busy(planted.pop().block_s)
             partial: dict = {}
-            exc: Exception | None = None
+            exc: BaseException | None = None
+            value: dict[str, Any] | None
             try:
                 # the class, not an instance: its message is only formatted when the deadline passed
                 with gevent.Timeout(deadline, OpDeadline):

@@ -28,12 +28,11 @@ import locust  # noqa: F401, I001
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
-from harness.contracts import Endpoint
 from harness.history import HistoryWriter, now_us
 from harness.workload.driver import CodeChanged, check_code_version
 from harness.workload.hubwatch import HubWatch
 from harness.workload.locust_users import PlantedStall, StartSignal, Tally, make_user_class
-from harness.workload.model import SeedInfo
+from harness.workload.worker_config import WorkerConfig, WorkerConfigError
 
 PROGRESS_EVERY_S = 1.0
 OP_ID_STRIDE = 1 << 40  # worker w numbers its ops from w * OP_ID_STRIDE: ids unique across files
@@ -67,33 +66,30 @@ def _wait_for_go(go_path: Path, stop_now: gevent.event.Event) -> int | None:
     return None
 
 
-def run(cfg: dict[str, Any]) -> dict[str, Any]:
-    check_code_version(cfg.get("code_fingerprint"))
+def run(cfg: WorkerConfig) -> dict[str, Any]:
+    check_code_version(cfg.code_fingerprint)
     hub = HubWatch().start()
-    endpoint = Endpoint.from_private_json(cfg["endpoint"])
-    info = SeedInfo.from_json(cfg["seed_info"])
-    worker = int(cfg["worker"])
-    users = int(cfg["users"])
-    warmup_us = int(float(cfg.get("warmup_s", 0.0)) * 1e6)
-    writer = HistoryWriter(Path(cfg["history_path"]), op_id_base=worker * OP_ID_STRIDE)
-    warm_writer = (HistoryWriter(Path(cfg["warmup_history_path"]), op_id_base=worker * OP_ID_STRIDE + OP_ID_STRIDE // 2)
-                   if warmup_us > 0 and cfg.get("warmup_history_path") else None)
+    worker = cfg.worker
+    users = cfg.users
+    warmup_us = int(cfg.warmup_s * 1e6)
+    writer = HistoryWriter(cfg.history_path, op_id_base=worker * OP_ID_STRIDE)
+    warm_writer = (HistoryWriter(cfg.warmup_history_path, op_id_base=worker * OP_ID_STRIDE + OP_ID_STRIDE // 2)
+                   if warmup_us > 0 and cfg.warmup_history_path else None)
     tally = Tally()
     stopping = gevent.event.Event()
     start = StartSignal()
-    stall_cfg = cfg.get("planted_stall")
     user_cls = make_user_class(
-        engine=cfg["engine"], endpoint=endpoint, info=info, mix=cfg["mix"],
-        per_user_rate=float(cfg["rate_ops_s"]) / users, op_timeout_s=float(cfg["op_timeout_s"]),
-        writer=writer, worker=worker, seed=int(cfg["seed"]), tally=tally, stopping=stopping,
-        start=start, warm_writer=warm_writer, warmup_us=warmup_us, tag=str(cfg.get("id_tag", "")),
-        stall=None if not stall_cfg else PlantedStall(float(stall_cfg["at_s"]), float(stall_cfg["block_s"])))
-    env = Environment(user_classes=[user_cls], stop_timeout=float(cfg["op_timeout_s"]) * 4 + 1)
+        engine=cfg.engine, endpoint=cfg.endpoint, info=cfg.seed_info, mix=cfg.mix,
+        per_user_rate=cfg.rate_ops_s / users, op_timeout_s=cfg.op_timeout_s,
+        writer=writer, worker=worker, seed=cfg.seed, tally=tally, stopping=stopping,
+        start=start, warm_writer=warm_writer, warmup_us=warmup_us, tag=cfg.id_tag,
+        stall=None if not cfg.planted_stall else PlantedStall(*cfg.planted_stall))
+    env = Environment(user_classes=[user_cls], stop_timeout=cfg.op_timeout_s * 4 + 1)
     runner = env.create_local_runner()
-    if cfg.get("locust_csv_prefix"):
-        csv_writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, cfg["locust_csv_prefix"], False)
+    if cfg.locust_csv_prefix:
+        csv_writer = StatsCSVFileWriter(env, PERCENTILES_TO_REPORT, cfg.locust_csv_prefix, False)
         gevent.spawn(csv_writer.stats_writer)
-    progress_path = Path(cfg["progress_path"])
+    progress_path = cfg.progress_path
     stop_now = gevent.event.Event()
     gevent.signal_handler(signal.SIGTERM, stop_now.set)
 
@@ -114,36 +110,36 @@ def run(cfg: dict[str, Any]) -> dict[str, Any]:
     connected_us = now_us()
     ready = True
     _write_json(progress_path, _progress(tally, started, ready))
-    start_at = _wait_for_go(Path(cfg["go_path"]), stop_now)
+    start_at = _wait_for_go(cfg.go_path, stop_now)
     go_seen = now_us()
     if start_at is None:  # stopped before the start: nothing was measured
         start_at = go_seen
     late_us = max(0, go_seen - start_at)  # > 0: this worker saw the go after the common start
     measure_from = start_at + warmup_us
     start.go(start_at)
-    end_at = measure_from + int(float(cfg["duration_s"]) * 1e6)
+    end_at = measure_from + int(cfg.duration_s * 1e6)
     stop_now.wait(max(0.0, (end_at - now_us()) / 1e6))
     stopped_early = stop_now.is_set()
     ended = now_us()
     stopping.set()
-    drain_deadline = time.monotonic() + float(cfg["op_timeout_s"]) * 4 + 2
+    drain_deadline = time.monotonic() + cfg.op_timeout_s * 4 + 2
     writers = [w for w in (writer, warm_writer) if w is not None]
     while any(w.open_ops for w in writers) and time.monotonic() < drain_deadline:
         gevent.sleep(0.01)
     runner.quit()
-    runner.greenlet.join(timeout=float(cfg["op_timeout_s"]) * 4 + 5)
+    runner.greenlet.join(timeout=cfg.op_timeout_s * 4 + 5)
     reporter.kill()
     hub.stop()
     finished = now_us()
     open_ops = writer.open_ops
     for w in writers:
         w.close()
-    hub.write(Path(cfg["hub_path"]))
+    hub.write(cfg.hub_path)
     _write_json(progress_path, _progress(tally, started, ready))
     total = env.stats.total
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
-        "worker": worker, "users": users, "rate_ops_s": float(cfg["rate_ops_s"]),
+        "worker": worker, "users": users, "rate_ops_s": cfg.rate_ops_s,
         "start_at_mono_us": start_at, "measure_from_us": measure_from, "started_us": started,
         "connected_us": connected_us, "connected": tally.connected, "connect_failed": tally.connect_failed,
         "late_start_us": late_us, "load_end_us": ended, "finished_us": finished, "stopped_early": stopped_early,
@@ -161,17 +157,18 @@ def main(argv: list[str]) -> int:
         print("usage: python -m harness.workload.worker CONFIG.json", file=sys.stderr)
         return 2
     cfg_path = Path(argv[0])
-    cfg = json.loads(cfg_path.read_text())
+    data = json.loads(cfg_path.read_text())
     cfg_path.unlink(missing_ok=True)  # it holds the endpoint password: gone once read
     try:
+        cfg = WorkerConfig.from_json(data)
         summary = run(cfg)
-    except CodeChanged as e:  # one clear line: the orchestrator reports it as the cell's failure
+    except (CodeChanged, WorkerConfigError) as e:  # one clear line: the orchestrator reports it as the cell's failure
         print(f"load worker refused to start: {e}", file=sys.stderr)
         return 3
     except Exception:  # noqa: BLE001 - the driver reads the log; passwords never reach it
         traceback.print_exc()
         return 1
-    _write_json(Path(cfg["summary_path"]), summary)
+    _write_json(cfg.summary_path, summary)
     return 0
 
 

@@ -123,13 +123,14 @@ class RoleController:
             primary = self.primary
             if primary is None:
                 return
-            if statuses[primary] is None:
+            primary_status = statuses[primary]
+            if primary_status is None:
                 self.failures += 1
                 if self.failures >= self.handle.spec.role_probe_failure_threshold:
                     self._failover(statuses)
             else:
                 self.failures = 0
-                if statuses[primary].read_only:  # restarted in place before any failover
+                if primary_status.read_only:  # restarted in place before any failover
                     self._make_primary(primary)
                     self.handle.events.write(f"role-controller: {primary} back in place; writable again")
             for name, st in statuses.items():
@@ -152,6 +153,7 @@ class RoleController:
                 conn.close()
         except (pymysql.Error, OSError):
             return None
+        assert row is not None, "a SELECT of two variables returns one row"
         return Status(read_only=bool(row["ro"]), gtid=parse_gtid(row["pos"]),
                       master_port=int(slave["Master_Port"]) if slave.get("Master_Port") else None,
                       io_running=str(slave.get("Slave_IO_Running", "No")),
