@@ -85,7 +85,7 @@ def _rel(run_dir: Path, p: Path) -> str:
 
 def run_cell(env: CellEnv, plan: CellPlan) -> dict[str, Any]:
     """Runs one cell and returns its results record. Never raises except `Interrupted`."""
-    base = {"scenario": plan.scenario.name, "engine": plan.engine, "mode": plan.mode, "repeat": plan.repeat}
+    base: dict[str, Any] = {"scenario": plan.scenario.name, "engine": plan.engine, "mode": plan.mode, "repeat": plan.repeat}
     timings = plan.timings.model_dump()
     if plan.not_applicable:
         return cell_record(**base, status="not-applicable", reason=plan.not_applicable, timings=timings)

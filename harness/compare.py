@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -128,7 +128,7 @@ def _significant(base: list[float], cur: list[float], worse: str, th: Thresholds
         return True, None
     from scipy.stats import mannwhitneyu
 
-    alternative = "less" if worse == "lower" else "greater"
+    alternative: Literal["less", "greater"] = "less" if worse == "lower" else "greater"
     p = float(mannwhitneyu(cur, base, alternative=alternative).pvalue)
     return p < th.mann_whitney_alpha, p
 

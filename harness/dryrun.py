@@ -7,6 +7,7 @@ waited on (so the nemesis's schedule passes at once and in order). Nothing is wr
 
 from __future__ import annotations
 
+import io
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -45,7 +46,7 @@ def dry_run_plan(platform_name: str, cells: Sequence[CellPlan], settings: Settin
     clock = VirtualClock()
     with tempfile.TemporaryDirectory(prefix="harness-dry-run-") as scratch:
         run = RunContext(settings=settings, run_dir=Path(scratch), work_dir=Path(scratch), clock=clock,
-                         out=out if out is not None else _Discard(), dry_run=True,
+                         out=out if out is not None else io.StringIO(), dry_run=True,
                          install_kubeblocks=install_kubeblocks)
         if not entry(platform_name).plans_commands:
             raise HarnessError(f"--dry-run: the {platform_name} platform cannot print a plan of its commands")
@@ -66,10 +67,3 @@ def dry_run_plan(platform_name: str, cells: Sequence[CellPlan], settings: Settin
             platform.close()
     return list(runner.steps)
 
-
-class _Discard:
-    def write(self, text: str) -> int:
-        return len(text)
-
-    def flush(self) -> None:
-        pass

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.clock import Clock
 from harness.config import Settings
 from harness.contracts import Endpoint
+
+if TYPE_CHECKING:
+    from harness.checker import CheckInput
 
 
 class NoopLoad:
@@ -55,6 +58,6 @@ class NoopWorkload:
         self.note(f"workload connects to {endpoint.describe()}; steady window, then the fault")
         return NoopLoad(self.clock, duration_s, warmup_s)
 
-    def measure(self, **_: Any) -> dict[str, Any]:
+    def measure(self, endpoint: Endpoint, engine: str, inp: CheckInput, timeline_path: Path) -> dict[str, Any]:
         """Nothing was measured: no measures (the cell's record says so by their absence)."""
         return {}

@@ -181,7 +181,6 @@ def test_the_graph_sees_the_harness():
     assert sum(len(v) for v in graph.values()) > 50, "the builder found almost no imports"
 
 
-@pytest.mark.xfail(strict=True, reason="cycles being removed on other branches")
 def test_harness_has_no_import_cycles():
     graph = import_graph(REPO / "harness")
     found = cycles(graph)

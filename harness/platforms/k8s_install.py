@@ -122,7 +122,7 @@ class KubeBlocksInstall:
         for addon in ADDONS.values():
             self.runner.wait(
                 f"addon {addon} status.phase=Enabled",
-                lambda a=addon: self._addon_phase(a) == "Enabled",
+                lambda: self._addon_phase(addon) == "Enabled",  # noqa: B023 - polled here
                 ADDON_ENABLED_TIMEOUT_S,
             )
 
@@ -130,7 +130,7 @@ class KubeBlocksInstall:
         for engine in ADDONS:
             self.runner.wait(
                 f"clusterdefinition/{engine} status.phase=Available",
-                lambda e=engine: self._cluster_definition_phase(e) == "Available",
+                lambda: self._cluster_definition_phase(engine) == "Available",  # noqa: B023 - polled here
                 ADDON_ENABLED_TIMEOUT_S,
             )
 

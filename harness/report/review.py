@@ -139,7 +139,8 @@ def latency_distribution_figure(run_dir: Path, results: dict[str, Any], engine: 
         ys = [(i + 1) / n * 100 for i in range(n)]
         ax.step(xs, ys, where="post", color=MODE_COLORS[mode], lw=1.6, label=f"{mode} ({n} ok ops)")
         p99 = percentile(xs, 99)
-        ax.axvline(p99, color=MODE_COLORS[mode], ls=":", lw=1.1)
+        if p99 is not None:
+            ax.axvline(p99, color=MODE_COLORS[mode], ls=":", lw=1.1)
     ax.set_xscale("log")
     ax.set_xlabel("latency of one op (ms, log scale); dotted: p99")
     ax.set_ylabel("% of ok ops at most this slow")

@@ -315,8 +315,8 @@ def side_by_side_rows(results: dict[str, Any], scenario: str, engine: str) -> li
     rows: list[tuple[str, ...]] = [("status", status_of(results, scenario, engine, "kubeblocks"),
                                     status_of(results, scenario, engine, "statefulset"), "")]
     for label, path, unit, digits in SIDE_METRICS:
-        a = med(kb, lambda c, p=path: get(c, *p)) if kb else None
-        b = med(sts, lambda c, p=path: get(c, *p)) if sts else None
+        a = med(kb, lambda c: get(c, *path)) if kb else None  # noqa: B023 - used here
+        b = med(sts, lambda c: get(c, *path)) if sts else None  # noqa: B023 - used here
         if a is None and b is None:
             continue
         delta = "" if isinstance(a, bool) or isinstance(b, bool) else fmt_delta(a, b, unit, digits, pct=digits > 0)
@@ -360,7 +360,7 @@ GENERATOR_HEADER = ("scenario", "engine", "mode", "offered ops/s", "delivered st
 
 def generator_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     """Per measured cell: did the load generator keep its schedule (the evidence behind every number)."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for c in results["cells"]:
         g = c.get("generator")
         if not isinstance(g, dict):
@@ -378,7 +378,7 @@ def generator_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
 
 def headline_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     """One line per cell: scenario | engine | mode | status | write gap | RTO | lost | steady ops/s | p99."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for c in results["cells"]:
         rep = f" #{c['repeat']}" if c.get("repeat") else ""
         if c["status"] != "ok":
@@ -425,7 +425,7 @@ CONSISTENCY_HEADER = ("scenario", "engine", "mode", "acknowledged writes", "lost
 
 def consistency_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
     """One line per measured cell: what the read-back found missing or out of order."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for c in results["cells"]:
         if c["status"] != "ok":
             continue

@@ -19,6 +19,7 @@ import pymysql
 
 from harness.contracts import ZONES, Endpoint
 from harness.errors import DeployError
+from harness.platforms.local.mariadb_admin import query, socket_path
 from harness.platforms.local.pods import Pod, binary, server_errors, wait_ready
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file
 
@@ -65,11 +66,6 @@ def make_socket_dir(handle: LocalHandle) -> Path:
     short = Path(tempfile.mkdtemp(prefix="harness-sock-"))
     handle.registry.add_path(short)  # removed by teardown of the run, or by `harness cleanup`
     return short
-
-
-def socket_path(handle: LocalHandle, pod: Pod) -> Path:
-    assert handle.socket_dir is not None, "deploy() sets the socket dir first"
-    return handle.socket_dir / f"{pod.name}.sock"
 
 
 def server_cnf(handle: LocalHandle, pod: Pod, index: int) -> str:
@@ -142,23 +138,6 @@ def _argv(handle: LocalHandle, template: Path, index: int):
     return build
 
 
-def admin(handle: LocalHandle, pod: Pod, timeout: float = 1.0) -> pymysql.Connection:
-    """The controller's connection: root over the pod's socket (not fenced by read_only)."""
-    return pymysql.connect(unix_socket=str(socket_path(handle, pod)), user="root",
-                           password=handle.secrets["root"], connect_timeout=timeout, read_timeout=timeout,
-                           write_timeout=timeout, autocommit=True)
-
-
-def query(handle: LocalHandle, pod: Pod, sql: str, timeout: float = 1.0) -> list[dict]:
-    conn = admin(handle, pod, timeout)
-    try:
-        with conn.cursor(pymysql.cursors.DictCursor) as cur:
-            cur.execute(sql)
-            return list(cur.fetchall())
-    finally:
-        conn.close()
-
-
 def deploy(handle: LocalHandle, deadline: float, template: Path) -> Endpoint:
     handle.secrets["root"] = secrets.token_urlsafe(24)
     handle.secrets["repl"] = secrets.token_urlsafe(24)
@@ -170,7 +149,7 @@ def deploy(handle: LocalHandle, deadline: float, template: Path) -> Endpoint:
     for p in pods:
         p.start(handle.registry)
     for p in pods:
-        wait_ready(p, lambda p=p: bool(query(handle, p, "SELECT 1")), deadline, "accepting connections")
+        wait_ready(p, lambda: bool(query(handle, p, "SELECT 1")), deadline, "accepting connections")  # noqa: B023 - polled here
     if kb:
         from harness.platforms.local.rolecontroller import RoleController
 

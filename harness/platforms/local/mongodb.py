@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from typing import Any
 
 from harness.contracts import ZONES, Endpoint
 from harness.errors import CellSkipped, DeployError
@@ -72,7 +73,7 @@ def deploy(handle: LocalHandle, deadline: float) -> Endpoint:
     for p in pods:
         p.start(handle.registry)
     for p in pods:
-        wait_ready(p, lambda p=p: bool(_client(p.port).admin.command("ping")), deadline, "answering ping")
+        wait_ready(p, lambda: bool(_client(p.port).admin.command("ping")), deadline, "answering ping")  # noqa: B023 - polled here
     first = _client(pods[0].port)
     try:
         if rs:
@@ -100,8 +101,10 @@ def _check_write(ep: Endpoint, deadline: float) -> None:
     while time.monotonic() < deadline:
         try:
             hosts = [f"{h}:{p}" for h, p in ep.addresses]
-            with pymongo.MongoClient(hosts, replicaset=ep.replica_set, username=ep.user, password=ep.password,
-                                     w="majority", serverSelectionTimeoutMS=2000) as c:
+            client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+                hosts, replicaset=ep.replica_set, username=ep.user, password=ep.password, w="majority",
+                serverSelectionTimeoutMS=2000)
+            with client as c:
                 c[ep.database or "test"]["harness_ready"].replace_one({"_id": 1}, {"_id": 1, "v": 1}, upsert=True)
                 return
         except pymongo.errors.PyMongoError as e:

@@ -111,7 +111,7 @@ def deploy(handle: LocalHandle, deadline: float) -> Endpoint:
     for p in data:
         p.start(handle.registry)
     for p in data:
-        wait_ready(p, lambda p=p: ping(p.port, pw), deadline, "answering PING")
+        wait_ready(p, lambda: ping(p.port, pw), deadline, "answering PING")  # noqa: B023 - polled here
     if not kb:
         handle.endpoint = Endpoint(engine="redis", mode=handle.mode, addresses=(("127.0.0.1", data[0].port),),
                                    password=pw)
@@ -123,7 +123,7 @@ def deploy(handle: LocalHandle, deadline: float) -> Endpoint:
     for s in sents:
         s.start(handle.registry)
     for s in sents:
-        wait_ready(s, lambda s=s: ping(s.port, handle.secrets["sentinel"]), deadline, "answering PING")
+        wait_ready(s, lambda: ping(s.port, handle.secrets["sentinel"]), deadline, "answering PING")  # noqa: B023 - polled here
     try:
         sentinel.wait_quorum([s.port for s in sents], handle.secrets["sentinel"], MASTER_NAME, 1, deadline)
     except TimeoutError as e:

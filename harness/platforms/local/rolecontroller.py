@@ -20,7 +20,7 @@ import pymysql
 
 from harness.contracts import RoleChange
 from harness.errors import DeployError
-from harness.platforms.local import mariadb
+from harness.platforms.local import mariadb_admin
 from harness.platforms.local.state import LocalHandle
 
 PROBE_TIMEOUT_S = 1.0
@@ -142,7 +142,7 @@ class RoleController:
         if not pod.alive():
             return None
         try:
-            conn = mariadb.admin(self.handle, pod, PROBE_TIMEOUT_S)
+            conn = mariadb_admin.admin(self.handle, pod, PROBE_TIMEOUT_S)
             try:
                 with conn.cursor(pymysql.cursors.DictCursor) as cur:
                     cur.execute("SELECT @@read_only AS ro, @@gtid_current_pos AS pos")
@@ -183,17 +183,17 @@ class RoleController:
     def _promote(self, name: str) -> None:
         """Apply what was received (no acknowledged write left behind), then stop replicating."""
         pod = self.handle.pods[name]
-        mariadb.query(self.handle, pod, "STOP SLAVE IO_THREAD", ADMIN_TIMEOUT_S)
+        mariadb_admin.query(self.handle, pod, "STOP SLAVE IO_THREAD", ADMIN_TIMEOUT_S)
         deadline = time.monotonic() + CATCH_UP_S
         while time.monotonic() < deadline:
-            rows = mariadb.query(self.handle, pod, "SHOW SLAVE STATUS", PROBE_TIMEOUT_S)
+            rows = mariadb_admin.query(self.handle, pod, "SHOW SLAVE STATUS", PROBE_TIMEOUT_S)
             s = rows[0] if rows else {}
-            applied = mariadb.query(self.handle, pod, "SELECT @@gtid_slave_pos AS pos", PROBE_TIMEOUT_S)[0]["pos"]
+            applied = mariadb_admin.query(self.handle, pod, "SELECT @@gtid_slave_pos AS pos", PROBE_TIMEOUT_S)[0]["pos"]
             if not s or s.get("Slave_SQL_Running") != "Yes" or caught_up(str(s.get("Gtid_IO_Pos", "")), applied):
                 break
             time.sleep(0.02)
         for sql in ("STOP SLAVE", "RESET SLAVE ALL"):
-            mariadb.query(self.handle, pod, sql, ADMIN_TIMEOUT_S)
+            mariadb_admin.query(self.handle, pod, sql, ADMIN_TIMEOUT_S)
         self._make_primary(name)
 
     def _make_primary(self, name: str) -> None:
@@ -208,7 +208,7 @@ class RoleController:
     def fence(self, name: str) -> None:
         """read_only (clients lack READ_ONLY ADMIN) and their connections killed."""
         pod = self.handle.pods[name]
-        conn = mariadb.admin(self.handle, pod, PROBE_TIMEOUT_S)
+        conn = mariadb_admin.admin(self.handle, pod, PROBE_TIMEOUT_S)
         try:
             with conn.cursor() as cur:
                 cur.execute("SET GLOBAL read_only=ON")
@@ -257,7 +257,7 @@ class RoleController:
         primary = self.handle.pods[self.primary]  # type: ignore[index]
         pod = self.handle.pods[name]
         try:
-            conn = mariadb.admin(self.handle, pod, PROBE_TIMEOUT_S)
+            conn = mariadb_admin.admin(self.handle, pod, PROBE_TIMEOUT_S)
             try:
                 with conn.cursor() as cur:
                     cur.execute("SET GLOBAL read_only=ON")
@@ -285,7 +285,7 @@ class RoleController:
             if st and st.io_running == "Yes" and st.sql_running == "Yes":
                 return
             try:
-                rows = mariadb.query(self.handle, pod, "SHOW SLAVE STATUS")
+                rows = mariadb_admin.query(self.handle, pod, "SHOW SLAVE STATUS")
                 last = str((rows[0] if rows else {}).get("Last_IO_Error", ""))
             except (pymysql.Error, OSError) as e:
                 last = str(e)
@@ -293,4 +293,4 @@ class RoleController:
         raise DeployError(f"{name} did not start replicating: {last}")
 
     def _sql(self, name: str, sql: str) -> None:
-        mariadb.query(self.handle, self.handle.pods[name], sql, PROBE_TIMEOUT_S)
+        mariadb_admin.query(self.handle, self.handle.pods[name], sql, PROBE_TIMEOUT_S)
