@@ -162,9 +162,10 @@ def test_the_first_runs_lost_logins_were_a_reader_writer_mismatch(mysql_sts):
 def test_fingerprint_changes_with_any_history_writer_or_reader_source(tmp_path):
     root = tmp_path / "harness"
     src = Path(driver.__file__).resolve().parent.parent
+    root.mkdir()
     shutil.copy(src / "history.py", root / "history.py")
     for d in ("workload", "checker", "engines"):
-        (root / d).mkdir(parents=True)
+        (root / d).mkdir()
         for f in (src / d).glob("*.py"):
             shutil.copy(f, root / d / f.name)
     before = code_fingerprint(root)
