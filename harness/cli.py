@@ -132,8 +132,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_manifests(args: argparse.Namespace) -> int:
     from harness.manifests import write_all
+    from harness.platforms.tools import KIND_NODE_IMAGE
 
-    for p in write_all(args.platform, args.out):
+    for p in write_all(args.platform, args.out, KIND_NODE_IMAGE):
         print(p)
     return 0
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from harness import catalog
 from harness.config import PROFILES
 from harness.contracts import ENGINES, MODES, PLATFORMS
 
 
 def list_everything(stream: Any = None) -> int:
-    import scenarios
-
     out = stream or sys.stdout
     w = lambda text="": print(text, file=out)  # noqa: E731
     w("scenarios (in run order; timings for the quick profile):")
-    for sc in scenarios.load_scenarios().values():
+    for sc in catalog.load_scenarios().values():
         t = sc.timings_for("quick")
         fault = f"{sc.fault.kind} ({sc.fault.target})" if sc.fault else "no fault"
         w(f"  {sc.name:<20} {fault:<24} warm-up {t.warmup_s:g} s, load {t.load_s:g} s"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from harness.config import Settings, Timings
 from harness.contracts import Fault
-from scenarios.base import Scenario
+from harness.scenario import Scenario
 
 
 @dataclass(frozen=True)

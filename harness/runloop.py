@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import platforms
+from harness import catalog, platforms
 from harness.cell import CellEnv, Workload, run_cell
 from harness.config import PROFILES, Settings, build_settings, load_settings_file, settings_to_json
 from harness.context import RunContext
@@ -85,15 +85,13 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
     """Runs a request end to end; returns the exit status. The composition root: it builds the run
     context and, from it, the platform and the workload. `workload`, `workload_factory` and
     `platform_factory`: for tests."""
-    import scenarios
-
     out_stream = stream or sys.stdout
     say = lambda text: print(text, file=out_stream, flush=True)  # noqa: E731
-    selected = scenarios.select(req.scenarios)
-    unknown = sorted(set(req.settings.timings) - {"*", *scenarios.names()})
+    selected = catalog.select(req.scenarios)
+    unknown = sorted(set(req.settings.timings) - {"*", *catalog.names()})
     if unknown:  # a typo here would silently keep the scenario's own timings
         raise HarnessError(f"settings: timings.{unknown[0]}: unknown scenario {unknown[0]!r}; "
-                           f"accepted: *, {', '.join(scenarios.names())}")
+                           f"accepted: *, {', '.join(catalog.names())}")
     for e in req.engines:
         if e not in ENGINES:
             raise HarnessError(f"unknown engine {e!r}; accepted: {', '.join(ENGINES)}")

@@ -14,8 +14,6 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -232,3 +230,32 @@ def test_an_acyclic_package_passes(tmp_path):
     root = _package(tmp_path, {"__init__.py": "", "a.py": "from pkg import b\n", "b.py": "import pkg.c\n",
                                "c.py": ""})
     assert cycles(import_graph(root)) == []
+
+
+def _external_imports(root: Path) -> dict[str, set[str]]:
+    """module -> the top-level packages outside `root` it imports (TYPE_CHECKING-only ones left out)."""
+    out: dict[str, set[str]] = {}
+    for name, path in module_names(root).items():
+        found: set[str] = set()
+        for node in _imports(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if node.level == 0 else []
+            found |= {n.split(".")[0] for n in names if n and not n.startswith(root.name)}
+        out[name] = found
+    return out
+
+
+def test_the_library_never_imports_the_scenario_plugins_by_name():
+    """`scenarios/` plugs into the harness (harness/catalog.py finds it at run time), not the reverse."""
+    users = sorted(m for m, ext in _external_imports(REPO / "harness").items() if "scenarios" in ext)
+    assert users == [], f"harness modules importing the scenarios package: {users}"
+
+
+def test_the_neutral_layers_stand_on_no_platform():
+    """Vocabulary, workload, manifests, checker and nemesis never import harness.platforms."""
+    graph = import_graph(REPO / "harness")
+    neutral = ("harness.contracts", "harness.workload", "harness.manifests", "harness.checker", "harness.faults",
+               "harness.engines.base", "harness.scenario", "harness.clock", "harness.history")
+    bad = sorted(f"{m} -> {d}" for m, deps in graph.items() if m.startswith(neutral)
+                 for d in deps if d.startswith("harness.platforms"))
+    assert bad == [], bad

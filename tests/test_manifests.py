@@ -143,7 +143,7 @@ def test_kubeblocks_nodeport_selects_the_primary_only():
 
 
 def test_write_all_kind_writes_every_manifest_and_the_config(tmp_path):
-    paths = write_all("kind", tmp_path)
+    paths = write_all("kind", tmp_path, KIND_NODE_IMAGE)
     rel = sorted(str(p.relative_to(tmp_path)) for p in paths)
     assert rel == sorted(
         ["kind-config.yaml"] + [f"{m}/{e}.yaml" for m in ("kubeblocks", "statefulset") for e in ENGINES]
@@ -152,7 +152,7 @@ def test_write_all_kind_writes_every_manifest_and_the_config(tmp_path):
         docs = list(yaml.safe_load_all(p.read_text()))
         assert docs and all(isinstance(d, dict) for d in docs)
     assert statefulset.PLACEHOLDER_PASSWORD in (tmp_path / "statefulset/redis.yaml").read_text()
-    k8s = write_all("k8s", tmp_path / "k8s")
+    k8s = write_all("k8s", tmp_path / "k8s", KIND_NODE_IMAGE)
     assert not any(p.name == "kind-config.yaml" for p in k8s)
 
 

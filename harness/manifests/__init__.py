@@ -44,10 +44,10 @@ def _namespace(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {HARNESS_LABEL: "openim-kb-poc"}}}
 
 
-def write_all(platform: str, out: Path) -> list[Path]:
-    """Writes every manifest (and, for kind, the cluster config) under `out`; returns the paths."""
+def write_all(platform: str, out: Path, node_image: str) -> list[Path]:
+    """Writes every manifest (and, for kind, the cluster config with `node_image`) under `out`; returns
+    the paths. The pinned image comes from the caller: builders stand on no platform."""
     from harness.manifests.kind_config import kind_config
-    from harness.platforms.tools import KIND_NODE_IMAGE
 
     if platform not in ("kind", "k8s"):
         raise HarnessError(f"manifests: platform must be kind or k8s, not {platform!r}")
@@ -56,7 +56,7 @@ def write_all(platform: str, out: Path) -> list[Path]:
     try:
         files = review_manifests()
         if platform == "kind":
-            files = {"kind-config.yaml": [kind_config(KIND_NODE_IMAGE)], **files}
+            files = {"kind-config.yaml": [kind_config(node_image)], **files}
         for rel, docs in files.items():
             path = out / rel
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -94,7 +94,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _scenario_info() -> dict[str, Any]:
     try:
-        import scenarios
+        from harness import catalog as scenarios
 
         return scenarios.load_scenarios()
     except Exception:  # noqa: BLE001 - the report renders without the declarations

@@ -7,11 +7,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.contracts import DeploySpec, Endpoint, RoleChange
 from harness.platforms.local.pods import Pod
 from harness.procs import ProcessRegistry
+
+if TYPE_CHECKING:
+    from harness.platforms.local.rolecontroller import RoleController
+    from harness.platforms.local.supervisor import Supervisor
 
 
 @dataclass
@@ -56,8 +60,8 @@ class LocalHandle:
     down_zones: set[str] = field(default_factory=set)
     endpoint: Endpoint | None = None
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
-    supervisor: Any = None
-    controller: Any = None  # mysql kubeblocks: the role controller
+    supervisor: Supervisor | None = None
+    controller: RoleController | None = None  # mysql kubeblocks: the role controller
     socket_dir: Path | None = None  # mysql: where unix sockets live (short path, see mariadb.socket_dir)
     role_changes: list[RoleChange] = field(default_factory=list)
     torn_down: bool = False
