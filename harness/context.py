@@ -15,6 +15,8 @@ from typing import TextIO
 from harness.clock import Clock, RealClock
 from harness.config import Settings
 from harness.procs import ProcessRegistry
+from harness.results import ResultsWriter
+from harness.signals import SignalGate
 
 
 @dataclass
@@ -26,5 +28,7 @@ class RunContext:
     clock: Clock = field(default_factory=RealClock)
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("harness.run"))
     out: TextIO = field(default_factory=lambda: sys.stdout)  # the terminal (a dry run prints its plan here)
+    gate: SignalGate | None = None  # SIGINT/SIGTERM: raises Interrupted while armed, remembered while held
+    results: ResultsWriter | None = None  # results.json, rewritten after every cell
     dry_run: bool = False
     install_kubeblocks: bool = False  # k8s: move an installed KubeBlocks of another version to the pinned one

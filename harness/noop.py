@@ -16,7 +16,7 @@ from harness.config import Settings
 from harness.contracts import Endpoint
 
 if TYPE_CHECKING:
-    from harness.checker import CheckInput
+    from harness.checker import CellMeasures, CheckInput
 
 
 class NoopLoad:
@@ -61,3 +61,19 @@ class NoopWorkload:
     def measure(self, endpoint: Endpoint, engine: str, inp: CheckInput, timeline_path: Path) -> dict[str, Any]:
         """Nothing was measured: no measures (the cell's record says so by their absence)."""
         return {}
+
+
+class NoopChecker:
+    """Checks nothing (Jepsen's `checker/noop`): no checker results in the verdict, and a note that says
+    so, for compositions that must run a cell without judging it (a test of the cell's plumbing)."""
+
+    def check(self, inp: CheckInput) -> CellMeasures:
+        from harness.checker import CellMeasures, Verdict
+
+        return CellMeasures(
+            ops={"total": 0, "ok": 0, "failed": 0, "unknown": 0}, throughput_ops_s={}, latency_ms={},
+            latency_steady_ms={}, write_gap_s=None, rto_s=None, recovered=None, gap_start_us=None,
+            gap_end_us=None, acked_writes=0, lost_writes=None, duplicate_seqs=0, seq_regressions=0,
+            load_start_us=inp.load_start_us, load_end_us=inp.load_end_us, fault=inp.fault,
+            notes=["nothing was checked: the noop checker"], verdict=Verdict({}),
+        )

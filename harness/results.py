@@ -123,3 +123,28 @@ def read_results(path: Path) -> dict[str, Any]:
         raise HarnessError(f"{path}: schema {data.get('schema')!r} is not {SCHEMA_ID}")
     validate(data, str(path))
     return data
+
+
+class ResultsWriter:
+    """One run's results.json, kept current: rewritten whole (validated, atomically) after every change,
+    so an interrupted run keeps everything it measured and a reader never sees half a file."""
+
+    def __init__(self, path: Path, run: dict[str, Any]):
+        self.path = Path(path)
+        self.data = new_results(run)
+
+    @property
+    def cells(self) -> list[dict[str, Any]]:
+        cells: list[dict[str, Any]] = self.data["cells"]
+        return cells
+
+    def update_run(self, **fields: Any) -> None:
+        self.data["run"].update(fields)
+        self.write()
+
+    def add_cell(self, rec: dict[str, Any]) -> None:
+        self.data["cells"].append(rec)
+        self.write()
+
+    def write(self) -> None:
+        write_results(self.path, self.data)

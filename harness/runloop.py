@@ -31,7 +31,7 @@ from harness.faults import iso
 from harness.plan import CellPlan, fmt_duration, plan_cells, planned_total_s, scenario_timings
 from harness.procs import ProcessRegistry, find_leftovers, state_dir_from_env
 from harness.progress import Progress, make_progress
-from harness.results import RESULTS_FILE, cell_record, new_results, write_results
+from harness.results import RESULTS_FILE, ResultsWriter, cell_record
 from harness.runmeta import (
     git_sha,
     harness_version,
@@ -147,7 +147,7 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
                            f"({e.strerror or e})") from None
     results_path = run_dir / RESULTS_FILE
     exit_code = 0
-    results: dict[str, Any] | None = None
+    results: ResultsWriter | None = None
     platform: Platform | None = None
     run_info: dict[str, Any] = {
         "id": run_id, "platform": platform_name, "profile": req.settings.profile, "seed": req.settings.seed,
@@ -165,7 +165,7 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
         }, indent=1) + "\n")
         work_dir = Path(os.environ.get("HARNESS_WORK_DIR", "/tmp")) / f"harness-{run_id}"
         run = RunContext(settings=req.settings, run_dir=run_dir, work_dir=work_dir, registry=registry, log=log,
-                         out=out_stream, install_kubeblocks=req.install_kubeblocks)
+                         out=out_stream, gate=gate, install_kubeblocks=req.install_kubeblocks)
         platform = platform_factory(platform_name, run)
         checks = platform.preflight()
         missing = [c for c in checks if c.required and not c.ok]
@@ -174,8 +174,9 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
             raise HarnessError(f"{platform_name}: {c.name} missing: {c.detail}; fix: {c.fix}")
         cells = plan_cells(selected, req.engines, req.modes, req.settings,
                            unavailable_engines(checks, req.engines), platform=platform_name)
-        results = new_results({**run_info, "software": software_versions(checks)})
-        write_results(results_path, results)
+        results = ResultsWriter(results_path, {**run_info, "software": software_versions(checks)})
+        results.write()
+        run.results = results
         _print_plan(say, cells, req.settings, dry=False)
         say(f"run directory: {run_dir}")
         if workload is None and workload_factory is not None:
@@ -184,15 +185,13 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
             from harness.workload_parts import RealWorkload
 
             workload = RealWorkload(registry)
-        exit_code = _run_cells(cells, platform, workload, run, results, results_path)
+        exit_code = _run_cells(cells, platform, workload, run, results)
     except Interrupted as e:  # before the first cell (setup, preflight): no cell to mark
         exit_code = exit_status(e.signum)
         log.warning("interrupted by signal %d during setup", e.signum)
         say(f"interrupted (signal {e.signum}) during setup: stopping everything; results kept in {results_path}")
-        results = results or new_results(run_info)
-        results["run"]["finished_at"] = iso(time.time())
-        results["run"]["status"] = "interrupted"
-        write_results(results_path, results)
+        results = results or ResultsWriter(results_path, run_info)
+        results.update_run(finished_at=iso(time.time()), status="interrupted")
     finally:
         gate.hold()  # a signal now is remembered: the teardown below must finish
         try:
@@ -205,8 +204,7 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
     if gate.got is not None and not exit_code:  # arrived while tearing down a finished run
         exit_code = exit_status(gate.got)
         if results is not None:
-            results["run"]["status"] = "interrupted"
-            write_results(results_path, results)
+            results.update_run(status="interrupted")
     if req.render_report:
         gate.arm()
         try:
@@ -244,7 +242,7 @@ def _print_plan(say: Callable[[str], None], cells: list[CellPlan], s: Settings, 
 
 
 def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, run: RunContext,
-               results: dict[str, Any], results_path: Path) -> int:
+               results: ResultsWriter) -> int:
     stream = run.out
     progress: Progress = make_progress(len(cells), planned_total_s(cells, run.settings.cell_overhead_s), stream)
     env = CellEnv(platform=platform, workload=workload, settings=run.settings, run_dir=run.run_dir,
@@ -259,24 +257,21 @@ def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, ru
             log.info("cell %d/%d %s start", i, len(cells), plan.key)
             rec = run_cell(env, plan)
             log.info("cell %s: %s %s", plan.key, rec["status"], rec.get("reason") or "")
-            results["cells"].append(rec)
-            write_results(results_path, results)
+            results.add_cell(rec)
             progress.cell_finished(rec)
             current = None
     except Interrupted as e:
         exit_code = exit_status(e.signum)
         log.warning("interrupted by signal %d", e.signum)
         if current is not None:
-            results["cells"].append(cell_record(scenario=current.scenario.name, engine=current.engine,
-                                                mode=current.mode, repeat=current.repeat, status="failed",
-                                                reason="interrupted"))
-        progress.print(f"interrupted (signal {e.signum}): stopping everything; results kept in {results_path}")
+            results.cells.append(cell_record(scenario=current.scenario.name, engine=current.engine,
+                                             mode=current.mode, repeat=current.repeat, status="failed",
+                                             reason="interrupted"))
+        progress.print(f"interrupted (signal {e.signum}): stopping everything; results kept in {results.path}")
     finally:
         progress.close()
-        results["run"]["finished_at"] = iso(time.time())
-        results["run"]["status"] = "interrupted" if exit_code else "finished"
-        write_results(results_path, results)
-    line, invalid = summary_line(results["cells"])
+        results.update_run(finished_at=iso(time.time()), status="interrupted" if exit_code else "finished")
+    line, invalid = summary_line(results.cells)
     print(line, file=stream, flush=True)
     log.info(line)
     return exit_code or (EXIT_INVALID if invalid else 0)
