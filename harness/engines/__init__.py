@@ -5,6 +5,15 @@ outside this package compares an engine name. The map holds module names, not mo
 the registry (contracts does, for `ENGINES`) imports no engine code, no client library and nothing
 Kubernetes-related, and no import circle runs through it. `get` imports one adapter on first use
 (pymongo only when mongodb is asked for); Python's module cache makes later calls a dict lookup.
+
+A new engine is an adapter module here, its client code (harness/workload/<engine>.py), its local
+server (harness/platforms/local/<server>.py) and one line in `_ADAPTERS`; then the per-engine
+tables that are data, not code, get a row: manifests/common.py (SERVER_PORTS, NODE_PORTS, the
+account in password_secret), manifests/statefulset.py (IMAGES, DATA_PATH, READINESS_COMMANDS,
+PROBE_TIMEOUT_S), manifests/kubeblocks.py (TOPOLOGY, REPLICAS, COMPONENT_VERSION, PREFERRED_LINE,
+REVIEW_SERVICE_VERSION), platforms/k8s_install.py (ADDONS), platforms/kubernetes.py (USERS),
+scenario.py (DEFAULT_MIX), results_schema.json (the engine enum), platforms/local/preflight.py and
+software.py (the server binary and the client library).
 """
 
 from __future__ import annotations
