@@ -2,12 +2,13 @@
 
 An engine object is a thin adapter. The engine's own code stays where it is (harness/workload/
 <engine>.py for the client, seed and read-back; harness/platforms/local/<server>.py for the local
-servers) and is imported inside each method, so the registry imports nothing until an engine is
-used and the import graph stays acyclic: engines -> workload/<engine> -> workload/base.
+servers) and is imported by name on first use (`Defaults`), so the registry imports nothing until an
+engine is used and no import circle runs through it.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -77,12 +78,51 @@ class Engine(Protocol):
 
 
 class Defaults:
-    """The behaviour of an engine that needs no special case; adapters override what differs."""
+    """The delegation every engine shares: its client code and its local server live in the modules it
+    names (imported on first use, so the registry imports nothing until an engine is used); adapters
+    override only what differs."""
 
+    workload_module: str  # e.g. "harness.workload.mysql": OPS, seed, the client class, the reader
+    client_class: str  # the `EngineClient` there
+    reader: str  # its read-back function: (endpoint, acked writes) -> (write, id found or None)
+    server_module: str  # e.g. "harness.platforms.local.mariadb": deploy, version, role_of
     sentinel_component: str | None = None
+
+    def _workload(self) -> Any:
+        return importlib.import_module(self.workload_module)
+
+    def _server(self) -> Any:
+        return importlib.import_module(self.server_module)
+
+    @property
+    def ops(self) -> Mapping[str, bool]:
+        ops: Mapping[str, bool] = self._workload().OPS
+        return ops
+
+    def client(self, endpoint: Endpoint, op_timeout_s: float) -> EngineClient:
+        client: EngineClient = getattr(self._workload(), self.client_class)(endpoint, op_timeout_s)
+        return client
+
+    def seed(self, endpoint: Endpoint, info: SeedInfo) -> None:
+        self._workload().seed(endpoint, info)
+
+    def read_back(self, endpoint: Endpoint, writes: Iterable[AckedWrite]) -> Iterator[tuple[AckedWrite, str | None]]:
+        found: Iterator[tuple[AckedWrite, str | None]] = getattr(self._workload(), self.reader)(endpoint, writes)
+        return found
 
     def check_available(self) -> None:
         """Always installed (preflight reports a missing binary as a required check)."""
+
+    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
+        self._server().deploy(handle, deadline)
+
+    def version(self) -> str | None:
+        version: str | None = self._server().version()
+        return version
+
+    def role_of(self, handle: LocalHandle, pod: Pod) -> str | None:
+        role: str | None = self._server().role_of(handle, pod)
+        return role
 
     def after_thaw(self, handle: LocalHandle, pod: Pod) -> None:
         """Nothing to do after SIGCONT."""

@@ -2,67 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engines.base import Defaults, Engine
 
 if TYPE_CHECKING:
-    from harness.contracts import DeploySpec, Endpoint
-    from harness.history import AckedWrite
-    from harness.platforms.local.pods import Pod
-    from harness.platforms.local.state import LocalHandle
-    from harness.workload.base import EngineClient
-    from harness.workload.model import SeedInfo
+    from harness.contracts import DeploySpec
 
 
 class Mongodb(Defaults):
     name: str = "mongodb"
     binaries: tuple[str, ...] = ("mongod",)
     software: str = "mongodb"
-
-    @property
-    def ops(self) -> Mapping[str, bool]:
-        from harness.workload.mongodb import OPS
-
-        return OPS
-
-    def client(self, endpoint: Endpoint, op_timeout_s: float) -> EngineClient:
-        from harness.workload.mongodb import MongoClientOps
-
-        return MongoClientOps(endpoint, op_timeout_s)
-
-    def seed(self, endpoint: Endpoint, info: SeedInfo) -> None:
-        from harness.workload.mongodb import seed
-
-        seed(endpoint, info)
-
-    def read_back(self, endpoint: Endpoint, writes: Iterable[AckedWrite]) -> Iterator[tuple[AckedWrite, str | None]]:
-        from harness.workload.mongodb import read_slots
-
-        return read_slots(endpoint, writes)
+    workload_module = "harness.workload.mongodb"
+    client_class = "MongoClientOps"
+    reader = "read_slots"
+    server_module = "harness.platforms.local.mongodb"
 
     def check_available(self) -> None:
         """mongod is optional: without it the cell is skipped, with the reason and the fix."""
-        from harness.platforms.local import mongodb
-
-        mongodb.check_available()
-
-    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
-        from harness.platforms.local import mongodb
-
-        mongodb.deploy(handle, deadline)
-
-    def version(self) -> str | None:
-        from harness.platforms.local import mongodb
-
-        return mongodb.version()
-
-    def role_of(self, handle: LocalHandle, pod: Pod) -> str | None:
-        from harness.platforms.local import mongodb
-
-        return mongodb.role_of(handle, pod)
+        self._server().check_available()
 
     def statefulset_container(self, spec: DeploySpec) -> dict[str, Any]:
         """The official image's init creates the root user and turns auth on."""
