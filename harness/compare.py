@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import HarnessError
-from harness.results import read_results
+from harness.results_model import Cell, Results, as_results, load_results
 
 CellKey = tuple[str, str, str]  # scenario, engine, mode
 
@@ -99,19 +99,38 @@ class Comparison:
         return any(c.regressions for c in self.cells)
 
 
-def _group(results: dict[str, Any]) -> dict[CellKey, list[dict[str, Any]]]:
-    groups: dict[CellKey, list[dict[str, Any]]] = defaultdict(list)
-    for cell in results.get("cells", []):
-        groups[(cell["scenario"], cell["engine"], cell["mode"])].append(cell)
+def _group(results: Results) -> dict[CellKey, list[Cell]]:
+    groups: dict[CellKey, list[Cell]] = defaultdict(list)
+    for cell in results.cells:
+        groups[cell.key].append(cell)
     return groups
 
 
-def _values(cells: Iterable[dict[str, Any]], block: str, name: str) -> list[float]:
+Measure = Callable[[Cell], Any]  # reads one number of a cell's measures (None: not measured)
+
+
+def _steady_throughput(c: Cell) -> Any:
+    return c.measures.throughput_ops_s.steady
+
+
+def _p99_ms(c: Cell) -> Any:
+    return c.measures.latency_ms.p99
+
+
+def _rto_s(c: Cell) -> Any:
+    return c.measures.availability.rto_s
+
+
+def _lost_writes(c: Cell) -> Any:
+    return c.measures.consistency.lost_writes
+
+
+def _values(cells: Iterable[Cell], measure: Measure) -> list[float]:
     out = []
     for c in cells:
-        if c.get("status") != "ok":
+        if c.status != "ok":
             continue
-        v = (c.get(block) or {}).get(name)
+        v = measure(c)
         if v is not None:
             out.append(float(v))
     return out
@@ -133,10 +152,10 @@ def _significant(base: list[float], cur: list[float], worse: str, th: Thresholds
     return p < th.mann_whitney_alpha, p
 
 
-def _relative(b: list[dict], c: list[dict], th: Thresholds, metric: str, block: str, name: str,
+def _relative(b: list[Cell], c: list[Cell], th: Thresholds, metric: str, measure: Measure,
               worse: str, limit_pct: float) -> MetricDelta:
     """A metric that regresses by moving `worse` ("lower"/"higher") more than `limit_pct` percent."""
-    bv, cv = _values(b, block, name), _values(c, block, name)
+    bv, cv = _values(b, measure), _values(c, measure)
     mb, mc = _median(bv), _median(cv)
     if mb is None or mc is None or mb == 0:
         return MetricDelta(metric, mb, mc, False)
@@ -148,23 +167,22 @@ def _relative(b: list[dict], c: list[dict], th: Thresholds, metric: str, block: 
     return MetricDelta(metric, mb, mc, crossed and sig, why, p)
 
 
-def _throughput(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta:
-    return _relative(b, c, th, "steady_throughput_ops_s", "throughput_ops_s", "steady", "lower",
-                     th.steady_throughput_drop_pct)
+def _throughput(b: list[Cell], c: list[Cell], th: Thresholds) -> MetricDelta:
+    return _relative(b, c, th, "steady_throughput_ops_s", _steady_throughput, "lower", th.steady_throughput_drop_pct)
 
 
-def _p99(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta:
-    return _relative(b, c, th, "p99_ms", "latency_ms", "p99", "higher", th.p99_increase_pct)
+def _p99(b: list[Cell], c: list[Cell], th: Thresholds) -> MetricDelta:
+    return _relative(b, c, th, "p99_ms", _p99_ms, "higher", th.p99_increase_pct)
 
 
-def _recovered(cells: list[dict]) -> list[bool]:
-    return [bool((c.get("availability") or {}).get("recovered")) for c in cells if c.get("status") == "ok"]
+def _recovered(cells: list[Cell]) -> list[bool]:
+    return [bool(c.measures.availability.recovered) for c in cells if c.status == "ok"]
 
 
-def _rto(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta | None:
-    if not any(c_.get("fault") for c_ in b + c):
+def _rto(b: list[Cell], c: list[Cell], th: Thresholds) -> MetricDelta | None:
+    if not any(c_.fault for c_ in b + c):
         return None  # no fault in this scenario: RTO is not a metric of it
-    bv, cv = _values(b, "availability", "rto_s"), _values(c, "availability", "rto_s")
+    bv, cv = _values(b, _rto_s), _values(c, _rto_s)
     mb, mc = _median(bv), _median(cv)
     b_rec, c_rec = _recovered(b), _recovered(c)
     if b_rec and c_rec and all(b_rec) and not all(c_rec):
@@ -178,8 +196,8 @@ def _rto(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta | None:
     return MetricDelta("rto_s", mb, mc, crossed and sig, why if sig else "", p)
 
 
-def _lost(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta:
-    bv, cv = _values(b, "consistency", "lost_writes"), _values(c, "consistency", "lost_writes")
+def _lost(b: list[Cell], c: list[Cell], th: Thresholds) -> MetricDelta:
+    bv, cv = _values(b, _lost_writes), _values(c, _lost_writes)
     mb, mc = (max(bv) if bv else None), (max(cv) if cv else None)
     if mc is None:
         return MetricDelta("lost_writes", mb, mc, False)
@@ -188,14 +206,15 @@ def _lost(b: list[dict], c: list[dict], th: Thresholds) -> MetricDelta:
     return MetricDelta("lost_writes", mb, mc, crossed, why)
 
 
-def _status(cells: list[dict]) -> str:
-    statuses = sorted({c.get("status", "?") for c in cells})
+def _status(cells: list[Cell]) -> str:
+    statuses = sorted({c.status for c in cells})
     return "/".join(statuses)
 
 
-def compare(baseline: dict[str, Any], current: dict[str, Any], th: Thresholds) -> Comparison:
-    """Compares two results documents cell by cell (repeats pooled per scenario x engine x mode)."""
-    bg, cg = _group(baseline), _group(current)
+def compare(baseline: Results | Mapping[str, Any], current: Results | Mapping[str, Any], th: Thresholds) -> Comparison:
+    """Compares two results documents cell by cell (repeats pooled per scenario x engine x mode);
+    a parsed results.json (a dict) is read into the typed model first."""
+    bg, cg = _group(as_results(baseline)), _group(as_results(current))
     out = Comparison(
         only_baseline=sorted(set(bg) - set(cg)),
         only_current=sorted(set(cg) - set(bg)),
@@ -204,16 +223,16 @@ def compare(baseline: dict[str, Any], current: dict[str, Any], th: Thresholds) -
         b, c = bg[key], cg[key]
         bs, cs = _status(b), _status(c)
         metrics: list[MetricDelta] = []
-        b_ok = any(x.get("status") == "ok" for x in b)
-        c_ok = any(x.get("status") == "ok" for x in c)
+        b_ok = any(x.status == "ok" for x in b)
+        c_ok = any(x.status == "ok" for x in c)
         invalid = [(side, x) for side, xs, ok in (("baseline", b, b_ok), ("current", c, c_ok)) if not ok
-                   for x in xs if x.get("status") == "invalid"]
+                   for x in xs if x.status == "invalid"]
         if invalid:  # the harness could not vouch for one side's numbers: nothing to compare them with
             side, x = invalid[0]
             metrics.append(MetricDelta("status", None, None, False,
-                                       f"not comparable: {side} invalid ({x.get('reason') or '?'})"))
+                                       f"not comparable: {side} invalid ({x.reason or '?'})"))
         elif b_ok and not c_ok:
-            reasons = "; ".join(sorted({str(x.get("reason")) for x in c if x.get("reason")}))
+            reasons = "; ".join(sorted({str(x.reason) for x in c if x.reason}))
             metrics.append(MetricDelta("status", None, None, True, f"was ok, now {cs}" + (f" ({reasons})" if reasons else "")))
         elif b_ok and c_ok:
             metrics += [_throughput(b, c, th), _p99(b, c, th)]
@@ -266,10 +285,10 @@ def render_table(cmp: Comparison) -> str:
 def compare_main(baseline: Path, current: Path, thresholds: Path | None) -> int:
     """Prints the table and the verdict; 1 on regression, 0 otherwise."""
     th = load_thresholds(thresholds)
-    base, cur = read_results(baseline), read_results(current)
-    if base["run"].get("platform") != cur["run"].get("platform"):
+    base, cur = load_results(baseline), load_results(current)
+    if base.run.platform != cur.run.platform:
         print(
-            f"note: baseline ran on {base['run'].get('platform')}, current on {cur['run'].get('platform')}: "
+            f"note: baseline ran on {base.run.platform}, current on {cur.run.platform}: "
             "numbers from different platforms are not comparable"
         )
     cmp = compare(base, cur, th)

@@ -3,7 +3,8 @@
 Cells written since the verdict is persisted carry `verdict` ({valid, anomaly_types, checkers: {name:
 {valid, reasons, evidence...}}}, see harness.checker.verdict); older results.json files (the nightly
 baseline, earlier runs) do not, and their verdict is derived here from the measure blocks by the rules
-the checkers apply, so every reader judges both the same way. Pure functions, no I/O.
+the checkers apply, so every reader judges both the same way. Reads the typed cell (harness.results_model;
+a cell given as a dict is parsed into it). Pure functions, no I/O.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.results_model import Cell, CheckerResult, as_cell
 
 DATA_SAFETY = ("lost_writes", "duplicate_seqs", "seq_regressions")  # anomaly types of the read-back and order checkers
 
@@ -47,42 +50,43 @@ class RecordedVerdict:
         return tuple(a for a in DATA_SAFETY if a in self.anomaly_types)
 
 
-def verdict_of(cell: Mapping[str, Any]) -> RecordedVerdict:
+def verdict_of(cell: Cell | Mapping[str, Any]) -> RecordedVerdict:
     """The cell's persisted verdict, or the one its measure blocks imply."""
-    v = cell.get("verdict")
-    if isinstance(v, Mapping) and isinstance(v.get("checkers"), Mapping):
-        checkers = {name: _record(r) for name, r in v["checkers"].items() if isinstance(r, Mapping)}
-        return RecordedVerdict(bool(v.get("valid")), tuple(v.get("anomaly_types") or ()), checkers, True)
+    cell = as_cell(cell)
+    v = cell.measures.verdict
+    if v and v.checkers is not None:
+        checkers = {name: _record(r) for name, r in v.checkers.items()}
+        return RecordedVerdict(bool(v.valid), tuple(v.anomaly_types), checkers, True)
     return derived_verdict(cell)
 
 
-def _record(r: Mapping[str, Any]) -> CheckerRecord:
-    evidence = {k: x for k, x in r.items() if k not in ("valid", "reasons")}
-    return CheckerRecord(bool(r.get("valid")), tuple(r.get("reasons") or ()), evidence)
+def _record(r: CheckerResult) -> CheckerRecord:
+    return CheckerRecord(bool(r.valid), tuple(r.reasons), r.evidence)
 
 
-def derived_verdict(cell: Mapping[str, Any]) -> RecordedVerdict:
+def derived_verdict(cell: Cell | Mapping[str, Any]) -> RecordedVerdict:
     """The checkers' rules over the measure blocks: availability valid unless `recovered` is false;
     lost valid unless lost_writes > 0 (null: unknown, valid); order valid without duplicate seqs or
     regressions; generator as its block's `valid`; ops and latency always valid."""
+    m = as_cell(cell).measures
     checkers: dict[str, CheckerRecord] = {}
     anomalies: list[str] = []
-    if isinstance(ops := cell.get("ops"), Mapping):
-        checkers["ops"] = CheckerRecord(True, (), dict(ops))
-    if isinstance(lat := cell.get("latency_ms"), Mapping):
-        checkers["latency"] = CheckerRecord(True, (), {"latency_ms": dict(lat)})
-    if isinstance(av := cell.get("availability"), Mapping):
-        ok = av.get("recovered") is not False
+    if m.ops:
+        checkers["ops"] = CheckerRecord(True, (), m.ops.as_dict())
+    if m.latency_ms:
+        checkers["latency"] = CheckerRecord(True, (), {"latency_ms": m.latency_ms.as_dict()})
+    if av := m.availability:
+        ok = av.recovered is not False
         checkers["availability"] = CheckerRecord(ok, () if ok else ("writes did not resume within the observation window",),
-                                                 dict(av))
+                                                 av.as_dict())
         anomalies += [] if ok else ["not_recovered"]
-    if isinstance(cons := cell.get("consistency"), Mapping):
-        lost = cons.get("lost_writes")
-        checkers["lost"] = CheckerRecord(not lost, (), {"acked_writes": cons.get("acked_writes"), "lost_writes": lost})
+    if cons := m.consistency:
+        lost = cons.lost_writes
+        checkers["lost"] = CheckerRecord(not lost, (), {"acked_writes": cons.acked_writes, "lost_writes": lost})
         anomalies += ["lost_writes"] if lost else []
-        order = {k: cons.get(k) for k in ("duplicate_seqs", "seq_regressions")}
+        order = {"duplicate_seqs": cons.duplicate_seqs, "seq_regressions": cons.seq_regressions}
         checkers["order"] = CheckerRecord(not any(order.values()), (), order)
         anomalies += [k for k, n in order.items() if n]
-    if isinstance(gen := cell.get("generator"), Mapping):
-        checkers["generator"] = CheckerRecord(bool(gen.get("valid")), tuple(gen.get("reasons") or ()), dict(gen))
+    if gen := m.generator:
+        checkers["generator"] = CheckerRecord(bool(gen.valid), tuple(gen.reasons or ()), gen.as_dict())
     return RecordedVerdict(all(c.valid for c in checkers.values()), tuple(anomalies), checkers, False)

@@ -8,6 +8,7 @@ run directory's own files (results.json, settings.json, cells/*/timeline.csv).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from harness.errors import HarnessError
 from harness.platforms.k8s_evidence import endpoint_evidence_summary
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
-from harness.results import read_results
+from harness.results_model import Results, as_results, load_results
 from harness.verdict_record import verdict_of
 
 
@@ -75,7 +76,7 @@ def render_run_dir(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise HarnessError(f"{run_dir}: not a directory (expected a run directory such as reports/latest)")
-    results = read_results(run_dir)
+    results = load_results(run_dir)
     settings = _read_json(run_dir / "settings.json")
     doc, figures = build_document(run_dir, results, settings)
     md = run_dir / "report.md"
@@ -101,20 +102,22 @@ def _scenario_info() -> dict[str, Any]:
         return {}
 
 
-def build_document(run_dir: Path, results: dict[str, Any], settings: dict[str, Any]) -> tuple[Document, list[Path]]:
+def build_document(run_dir: Path, results: Results | Mapping[str, Any],
+                   settings: dict[str, Any]) -> tuple[Document, list[Path]]:
     from harness.report import figures as F
 
-    run = results["run"]
-    doc = Document(f"OpenIM databases: KubeBlocks vs StatefulSet — run {run['id']}")
+    results = as_results(results)
+    run = results.run
+    doc = Document(f"OpenIM databases: KubeBlocks vs StatefulSet — run {run.id}")
     figs: list[Path] = []
     engines = T.engines_of(results)
     sc_info = _scenario_info()
 
     # header
-    status = run.get("status", "finished")
+    status = run.status
     doc.add(Table(("", ""), tuple(T.header_rows(run))))
     st = settings.get("settings") or {}
-    if run["platform"] == "local":
+    if run.platform == "local":
         doc.add(Para(f"**Emulation.** {emulation_note(st.get('deploy_spec') or {})}"))
     if status != "finished":
         doc.add(Para(f"**This run did not finish ({status}).** The tables show the cells measured before it stopped."))
@@ -166,7 +169,7 @@ def build_document(run_dir: Path, results: dict[str, Any], settings: dict[str, A
             Para("Top: ok ops/s and failed ops/s per second (completion time). Bottom: p99 latency of the ok ops "
                  "completed in each second (log scale when a spike dwarfs the steady values). Red line: fault injected; red band: fault in force; "
                  "hatched: the longest write gap; dashed purple: a primary change the servers recorded."))
-    repeats = sorted({c.get("repeat", 0) for c in results["cells"]})
+    repeats = sorted({c.repeat for c in results.cells})
     for sc in T.ordered_scenarios(results):
         for e in engines:
             for r in repeats:
@@ -209,36 +212,37 @@ def build_document(run_dir: Path, results: dict[str, Any], settings: dict[str, A
     return doc, figs
 
 
-def _observations(results: dict[str, Any], scenario: str, engine: str) -> list[str]:
+def _observations(results: Results | Mapping[str, Any], scenario: str, engine: str) -> list[str]:
     """What the numbers say, in words: failovers seen by the servers vs writes seen by the clients."""
+    results = as_results(results)
     out = []
     for mode in T.MODES:
         for c in T.cells_for(results, scenario, engine, mode):
-            if not c.get("fault"):
+            if not c.fault:
                 continue
-            av = c.get("availability") or {}
-            rcs = c.get("role_changes") or []
-            inj = T.get(c, "fault", "injected_at_s")
+            rto = c.measures.availability.rto_s
+            rcs = c.role_changes
+            inj = c.fault.injected_at_s
             who = f"{engine}/{mode}"
-            if ep := endpoint_evidence_summary(c.get("service_endpoints") or {}, av.get("rto_s")):
+            if ep := endpoint_evidence_summary(c.service_endpoints or {}, rto):
                 out.append(f"{who}: {ep}")  # time-to-endpoint-removal next to the client's RTO (kind/k8s)
             if rcs:
                 rc = rcs[0]
-                rel = rc.get("at_s") - inj if isinstance(rc.get("at_s"), int | float) and isinstance(inj, int | float) else None
-                txt = f"{who}: the servers recorded a primary change to {rc['new_primary']} ({rc['source']})"
+                rel = rc.at_s - inj if isinstance(rc.at_s, int | float) and isinstance(inj, int | float) else None
+                txt = f"{who}: the servers recorded a primary change to {rc.new_primary} ({rc.source})"
                 if rel is not None:
                     txt += f" {rel:.1f} s after injection"
-                if av.get("rto_s") is not None:
-                    txt += f"; clients resumed writing {av['rto_s']:.1f} s after injection"
+                if rto is not None:
+                    txt += f"; clients resumed writing {rto:.1f} s after injection"
                 out.append(txt + ".")
-            elif mode == "kubeblocks" and av.get("rto_s"):
-                out.append(f"{who}: no primary change was recorded — writes resumed after {av['rto_s']:.1f} s on the "
+            elif mode == "kubeblocks" and rto:
+                out.append(f"{who}: no primary change was recorded — writes resumed after {rto:.1f} s on the "
                            "same primary (restarted in place or released), i.e. no failover happened.")
-            held = T.get(c, "fault", "duration_s")
-            if (mode == "statefulset" and not rcs and av.get("rto_s") and isinstance(held, int | float) and held > 0
-                    and T.get(c, "fault", "kind") in ("zone-outage", "zone-partition")):
-                back = "came back" if T.get(c, "fault", "kind") == "zone-outage" else "was released"
-                out.append(f"{who}: writes resumed {av['rto_s']:.1f} s after injection, only because the zone {back} "
+            held = c.fault.duration_s
+            if (mode == "statefulset" and not rcs and rto and isinstance(held, int | float) and held > 0
+                    and c.fault.kind in ("zone-outage", "zone-partition")):
+                back = "came back" if c.fault.kind == "zone-outage" else "was released"
+                out.append(f"{who}: writes resumed {rto:.1f} s after injection, only because the zone {back} "
                            f"after {held:.0f} s (the scenario's schedule). A plain StatefulSet does not move its "
                            "pod to another zone: a longer outage stops writes for as long.")
             verdict = verdict_of(c)

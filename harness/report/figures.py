@@ -7,6 +7,7 @@ and role changes come from the cell's record in results.json. Nothing is recompu
 from __future__ import annotations
 
 import csv
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
-from harness.report.tables import cells_for, get  # noqa: E402
+from harness.report.tables import cells_for  # noqa: E402
+from harness.results_model import Cell, Results, as_results  # noqa: E402
 from harness.verdict_record import verdict_of  # noqa: E402
 
 MODE_COLORS = {"kubeblocks": "#1f77b4", "statefulset": "#ff7f0e"}
@@ -34,37 +36,38 @@ def read_timeline(path: Path) -> dict[str, list[float]]:
     return cols
 
 
-def _shade(ax: Any, cell: dict[str, Any], first: bool) -> None:
-    fault = cell.get("fault") or {}
-    inj = fault.get("injected_at_s")
+def _shade(ax: Any, cell: Cell, first: bool) -> None:
+    fault = cell.fault
+    inj = fault.injected_at_s
     if inj is None:
         return
-    rec = fault.get("recovered_at_s")
-    dur = fault.get("duration_s") or 0
+    rec = fault.recovered_at_s
+    dur = fault.duration_s or 0
     if dur and rec is not None:
         ax.axvspan(inj, rec, color="#d62728", alpha=0.12, lw=0, label="fault in force" if first else None)
     ax.axvline(inj, color="black", lw=1.3, ls="-", label="fault injected" if first else None)
-    gw = get(cell, "availability", "write_gap_window_s")
-    if gw and (get(cell, "availability", "rto_s") or 0) > 0 or (gw and not verdict_of(cell).recovered):
+    gw = cell.measures.availability.write_gap_window_s
+    if gw and (cell.measures.availability.rto_s or 0) > 0 or (gw and not verdict_of(cell).recovered):
         ax.axvspan(gw[0], gw[1], facecolor="none", edgecolor="#7f7f7f", hatch="///", lw=0,
                    label="longest write gap" if first else None)
-    for rc in cell.get("role_changes") or []:
-        at = rc.get("at_s")
+    for rc in cell.role_changes:
+        at = rc.at_s
         if isinstance(at, int | float):
             ax.axvline(at, color="#9467bd", ls="--", lw=1.1, label="primary change (server log)" if first else None)
             first = False
 
 
-def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engine: str, repeat: int,
+def timeline_figure(run_dir: Path, results: Results | Mapping[str, Any], scenario: str, engine: str, repeat: int,
                     out: Path) -> Path | None:
     """ok/s + failed/s (top) and p99 per second (bottom), one column per mode, shared axes."""
+    results = as_results(results)
     cols = []
     for mode in ("kubeblocks", "statefulset"):
         cs = [c for c in cells_for(results, scenario, engine, mode, ok_only=False)
-              if c.get("repeat", 0) == repeat and c["status"] in ("ok", "invalid")]
-        tl = get(cs[0], "artifacts", "timeline") if cs else None
-        if cs and tl and (run_dir / tl).exists():
-            cols.append((mode, cs[0], read_timeline(run_dir / tl)))
+              if c.repeat == repeat and c.status in ("ok", "invalid")]
+        rel = cs[0].artifacts.timeline if cs else None
+        if cs and rel and (run_dir / rel).exists():
+            cols.append((mode, cs[0], read_timeline(run_dir / rel)))
     if not cols:
         return None
     fig, axes = plt.subplots(2, len(cols), figsize=(6.2 * len(cols), 5.6), sharex=True, sharey="row",
@@ -81,7 +84,7 @@ def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engin
         top.stairs(tl["failed"], edges, color="#d62728", lw=1.6, label="failed/s", baseline=None)
         if tl.get("invoked"):
             top.stairs(tl["invoked"], edges, color="#7f7f7f", lw=0.9, label="invoked/s", baseline=None)
-        offered = get(cell, "generator", "offered_ops_s")
+        offered = cell.measures.generator.offered_ops_s
         if isinstance(offered, int | float):
             top.axhline(offered, color="#7f7f7f", ls=":", lw=1.0, label="offered rate")
         if any(v > 0 for v in tl.get("unknown", [])):
@@ -89,15 +92,14 @@ def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engin
         bot.stairs(tl["p99_ms"], edges, color=MODE_COLORS[mode], lw=1.6, label="p99 of the second", baseline=None)
         _shade(top, cell, first=True)
         _shade(bot, cell, first=False)
-        av = cell.get("availability") or {}
-        cons = cell.get("consistency") or {}
-        if cell.get("fault"):
-            rto = av.get("rto_s")
+        m = cell.measures
+        if cell.fault:
+            rto = m.availability.rto_s
             rto_t = "not recovered" if not verdict_of(cell).recovered else f"RTO {rto:.1f} s" if rto is not None else ""
-            sub = f"write gap {av.get('write_gap_s') or 0:.1f} s, {rto_t}, lost {cons.get('lost_writes')}"
+            sub = f"write gap {m.availability.write_gap_s or 0:.1f} s, {rto_t}, lost {m.consistency.lost_writes}"
         else:
-            sub = f"{get(cell, 'throughput_ops_s', 'steady') or 0:.0f} ok ops/s, p99 {get(cell, 'latency_ms', 'p99') or 0:.1f} ms"
-        if cell["status"] == "invalid":
+            sub = f"{m.throughput_ops_s.steady or 0:.0f} ok ops/s, p99 {m.latency_ms.p99 or 0:.1f} ms"
+        if cell.status == "invalid":
             sub = "INVALID: the load generator fell behind (see the report's first section)\n" + sub
         top.set_title(f"{engine} / {mode}\n{sub}", fontsize=10)
         top.grid(alpha=0.3)
@@ -124,9 +126,10 @@ def timeline_figure(run_dir: Path, results: dict[str, Any], scenario: str, engin
     return out
 
 
-def summary_figure(results: dict[str, Any], engines: list[str], out: Path) -> Path | None:
+def summary_figure(results: Results | Mapping[str, Any], engines: list[str], out: Path) -> Path | None:
     """Longest write gap per fault scenario, kubeblocks vs statefulset, one panel per engine."""
-    scenarios = [s for s in dict.fromkeys(c["scenario"] for c in results["cells"]) if s != "steady"]
+    results = as_results(results)
+    scenarios = [s for s in dict.fromkeys(c.scenario for c in results.cells) if s != "steady"]
     panels = [e for e in engines if any(cells_for(results, s, e, m) for s in scenarios for m in MODE_COLORS)]
     if not scenarios or not panels:
         return None
@@ -139,8 +142,8 @@ def summary_figure(results: dict[str, Any], engines: list[str], out: Path) -> Pa
                 cs = cells_for(results, sc, engine, mode)
                 if not cs:
                     continue
-                gaps = [get(c, "availability", "write_gap_s") or 0.0 for c in cs]
-                rto0 = all(get(c, "availability", "rto_s") == 0 for c in cs)
+                gaps = [c.measures.availability.write_gap_s or 0.0 for c in cs]
+                rto0 = all(c.measures.availability.rto_s == 0 for c in cs)
                 gap = 0.0 if rto0 else sorted(gaps)[len(gaps) // 2]
                 not_rec = any(not verdict_of(c).recovered for c in cs)
                 x = i + (k - 0.5) * width

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import glob
 from array import array
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
 from harness.history import iter_completions
 from harness.report import tables as T
-from harness.results import read_results
+from harness.results_model import Cell, Results, as_cell, as_results, load_results
 
-Cell = dict[str, Any]
+CellLike = Cell | Mapping[str, Any]
+ResultsLike = Results | Mapping[str, Any]
 
 
 def locate_run_dir(run_dir: str | Path, start: Path | None = None) -> Path:
@@ -30,10 +32,10 @@ def locate_run_dir(run_dir: str | Path, start: Path | None = None) -> Path:
     raise HarnessError(f"{run_dir}: no results.json there (is this a run directory? try reports/latest)")
 
 
-def load_run(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
-    """(absolute run directory, validated results.json)."""
+def load_run(run_dir: str | Path) -> tuple[Path, Results]:
+    """(absolute run directory, its results.json: schema-validated, typed)."""
     d = locate_run_dir(run_dir)
-    return d, read_results(d)
+    return d, load_results(d)
 
 
 def plain(text: str) -> str:
@@ -41,23 +43,23 @@ def plain(text: str) -> str:
     return str(text).replace("**", "")
 
 
-def pick_cell(results: dict[str, Any], scenario: str, engine: str) -> tuple[str, str, str]:
+def pick_cell(results: ResultsLike, scenario: str, engine: str) -> tuple[str, str, str]:
     """(scenario, engine, note) for the drill-down: the requested one when it was measured, else the
     first fault scenario with a measured cell, else any measured cell. The note says what happened."""
-    ok = [c for c in results["cells"] if c["status"] == "ok"]
-    if any(c["scenario"] == scenario and c["engine"] == engine for c in ok):
+    ok = [c for c in as_results(results).cells if c.status == "ok"]
+    if any(c.scenario == scenario and c.engine == engine for c in ok):
         return scenario, engine, f"drill-down: {scenario} on {engine}"
     if not ok:
         raise HarnessError("no cell of this run was measured (all skipped, not applicable or failed)")
-    pick = next((c for c in ok if c.get("fault")), ok[0])
-    return (pick["scenario"], pick["engine"],
-            f"drill-down: {scenario} on {engine} was not measured in this run; showing {pick['scenario']} on "
-            f"{pick['engine']} instead")
+    pick = next((c for c in ok if c.fault), ok[0])
+    return (pick.scenario, pick.engine,
+            f"drill-down: {scenario} on {engine} was not measured in this run; showing {pick.scenario} on "
+            f"{pick.engine} instead")
 
 
-def history_files(run_dir: Path, cell: Cell) -> list[Path]:
+def history_files(run_dir: Path, cell: CellLike) -> list[Path]:
     """The cell's history files: `artifacts.history` is a directory of history*.jsonl (or one file)."""
-    rel = T.get(cell, "artifacts", "history")
+    rel = as_cell(cell).artifacts.history
     if not rel:
         return []
     p = Path(run_dir) / rel
@@ -66,19 +68,19 @@ def history_files(run_dir: Path, cell: Cell) -> list[Path]:
     return [Path(f) for f in sorted(glob.glob(str(p / "history*.jsonl")))]
 
 
-def steady_latencies_ms(run_dir: Path, cell: Cell) -> array:
+def steady_latencies_ms(run_dir: Path, cell: CellLike) -> array:
     """Latency (ms) of every `ok` op completed in the cell's steady window, read from its history.
 
     Same window as the checker's `latency_steady_ms`: completion before the fault's injection
     (no fault: before the end of the load), so the two agree up to the HDR histogram's rounding.
     """
-    load = cell.get("load") or {}
-    start = load.get("load_start_us")
-    inj = T.get(cell, "fault", "injected_at_s")
+    cell = as_cell(cell)
+    start = cell.load.load_start_us
+    inj = cell.fault.injected_at_s
     if inj is not None and start is not None:
         end: float = start + inj * 1e6
-    elif inj is None and load.get("load_end_us") is not None:
-        end = load["load_end_us"]
+    elif inj is None and cell.load.load_end_us is not None:
+        end = cell.load.load_end_us
     else:
         end = float("inf")  # an old or partial record: the whole history
     out = array("d")
@@ -88,9 +90,10 @@ def steady_latencies_ms(run_dir: Path, cell: Cell) -> array:
     return out
 
 
-def steady_cells(results: dict[str, Any], engine: str) -> dict[str, Cell]:
+def steady_cells(results: ResultsLike, engine: str) -> dict[str, Cell]:
     """Per mode, the cell whose steady window best shows the cost of HA: the `steady` scenario's
     when it ran, else the first measured cell (its pre-fault window is steady too)."""
+    results = as_results(results)
     out: dict[str, Cell] = {}
     for mode in T.MODES:
         cs = T.cells_for(results, "steady", engine, mode) or [
@@ -113,7 +116,7 @@ LATENCY_HEADER = ("engine", "mode", "scenario (steady window)", "ok ops", "p50 m
                   "p99 in results.json")
 
 
-def latency_distribution_figure(run_dir: Path, results: dict[str, Any], engine: str,
+def latency_distribution_figure(run_dir: Path, results: ResultsLike, engine: str,
                                 out: Path) -> tuple[Path | None, list[tuple[str, ...]]]:
     """A latency CDF (log x) kubeblocks vs statefulset in steady state, and its summary rows.
 
@@ -128,9 +131,9 @@ def latency_distribution_figure(run_dir: Path, results: dict[str, Any], engine: 
     rows: list[tuple[str, ...]] = []
     for mode, xs in samples.items():
         c = cells[mode]
-        rows.append((engine, mode, c["scenario"], str(len(xs)),
+        rows.append((engine, mode, c.scenario, str(len(xs)),
                      *(T.fmt(percentile(xs, q), "", 3) for q in (50, 95, 99, 100)),
-                     T.fmt(T.get(c, "latency_steady_ms", "p99"), "", 3)))
+                     T.fmt(c.measures.latency_steady_ms.p99, "", 3)))
     if not samples:
         return None, rows
     fig, ax = plt.subplots(figsize=(7.5, 4.2))

@@ -4,33 +4,30 @@ Repeated cells (profile `full`) are summarised by their median; every number sho
 checker wrote into results.json, never recomputed differently here; what counts as an anomaly
 (lost writes, seq anomalies, no recovery, an untrustworthy generator) is the checker's persisted
 verdict (harness.verdict_record; derived from the blocks for runs from before it was kept).
+
+Every function reads the typed results model (harness.results_model); a results document given as a
+plain dict (a parsed results.json, a test's hand-made cells) is parsed into it first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from statistics import median
 from typing import Any
 
 from harness.compare import Thresholds
 from harness.config import ValiditySettings
+from harness.results_model import Cell, Results, Run, as_cells, as_results
 from harness.verdict_record import verdict_of
 
-Cell = dict[str, Any]
+ResultsLike = Results | Mapping[str, Any]  # a parsed results.json is accepted too
+CellsLike = Iterable[Cell | Mapping[str, Any]]
+Getter = Callable[[Cell], Any]
 MODES = ("kubeblocks", "statefulset")
 
 # A verdict needs a difference beyond noise: at least this many seconds and this ratio.
 GAP_MARGIN_S = 1.0
 GAP_RATIO = 0.8
-
-
-def get(cell: Cell, *path: str) -> Any:
-    cur: Any = cell
-    for p in path:
-        if not isinstance(cur, dict):
-            return None
-        cur = cur.get(p)
-    return cur
 
 
 def fmt(v: Any, unit: str = "", digits: int = 1) -> str:
@@ -56,27 +53,27 @@ def fmt_delta(a: Any, b: Any, unit: str = "", digits: int = 1, pct: bool = True)
     return text
 
 
-def ordered_scenarios(results: dict[str, Any]) -> list[str]:
+def ordered_scenarios(results: ResultsLike) -> list[str]:
     seen: list[str] = []
-    for c in results["cells"]:
-        if c["scenario"] not in seen:
-            seen.append(c["scenario"])
+    for c in as_results(results).cells:
+        if c.scenario not in seen:
+            seen.append(c.scenario)
     return seen
 
 
-def engines_of(results: dict[str, Any]) -> list[str]:
+def engines_of(results: ResultsLike) -> list[str]:
     order = ("mysql", "redis", "mongodb")
-    present = {c["engine"] for c in results["cells"]}
+    present = {c.engine for c in as_results(results).cells}
     return [e for e in order if e in present]
 
 
-def cells_for(results: dict[str, Any], scenario: str, engine: str, mode: str, ok_only: bool = True) -> list[Cell]:
-    return [c for c in results["cells"] if c["scenario"] == scenario and c["engine"] == engine
-            and c["mode"] == mode and (c["status"] == "ok" or not ok_only)]
+def cells_for(results: ResultsLike, scenario: str, engine: str, mode: str, ok_only: bool = True) -> list[Cell]:
+    return [c for c in as_results(results).cells if c.scenario == scenario and c.engine == engine
+            and c.mode == mode and (c.status == "ok" or not ok_only)]
 
 
-def med(cells: Iterable[Cell], getter: Callable[[Cell], Any]) -> Any:
-    vals = [getter(c) for c in cells]
+def med(cells: CellsLike, getter: Getter) -> Any:
+    vals = [getter(c) for c in as_cells(cells)]
     nums = [v for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
     if not nums:
         bools = [v for v in vals if isinstance(v, bool)]
@@ -85,20 +82,29 @@ def med(cells: Iterable[Cell], getter: Callable[[Cell], Any]) -> Any:
     return int(m) if all(isinstance(v, int) for v in nums) and float(m).is_integer() else float(m)
 
 
-def status_of(results: dict[str, Any], scenario: str, engine: str, mode: str) -> str:
+def status_of(results: ResultsLike, scenario: str, engine: str, mode: str) -> str:
     cs = cells_for(results, scenario, engine, mode, ok_only=False)
     if not cs:
         return "not run"
-    statuses = sorted({c["status"] for c in cs})
+    statuses = sorted({c.status for c in cs})
     return "/".join(statuses)
 
 
 # -- availability ------------------------------------------------------------------------------
-def availability_text(cells: list[Cell]) -> str:
+def _gap(c: Cell) -> Any:
+    return c.measures.availability.write_gap_s
+
+
+def _rto(c: Cell) -> Any:
+    return c.measures.availability.rto_s
+
+
+def availability_text(cells: CellsLike) -> str:
+    cells = as_cells(cells)
     if not cells:
         return "–"
-    gap = med(cells, lambda c: get(c, "availability", "write_gap_s"))
-    rto = med(cells, lambda c: get(c, "availability", "rto_s"))
+    gap = med(cells, _gap)
+    rto = med(cells, _rto)
     recovered = all(verdict_of(c).recovered for c in cells)
     if not recovered:
         return f"**not recovered** in the window (write gap ≥ {fmt(gap, ' s')})"
@@ -107,7 +113,8 @@ def availability_text(cells: list[Cell]) -> str:
     return f"writes stopped {fmt(gap, ' s')} (RTO {fmt(rto, ' s')})"
 
 
-def gap_verdict(kb: list[Cell], sts: list[Cell]) -> str:
+def gap_verdict(kb: CellsLike, sts: CellsLike) -> str:
+    kb, sts = as_cells(kb), as_cells(sts)
     if not kb or not sts:
         return "–"
     g_kb = _effective_gap(kb)
@@ -130,18 +137,18 @@ def gap_verdict(kb: list[Cell], sts: list[Cell]) -> str:
 
 def _effective_gap(cells: list[Cell]) -> float | None:
     """The write gap, or 0 when the checker found no outage (RTO 0: a normal ack interval)."""
-    rto = med(cells, lambda c: get(c, "availability", "rto_s"))
-    gap = med(cells, lambda c: get(c, "availability", "write_gap_s"))
+    rto = med(cells, _rto)
+    gap = med(cells, _gap)
     if rto == 0:
         return 0.0
     return gap
 
 
 # -- safety ------------------------------------------------------------------------------------
-def safety_counts(cells: list[Cell]) -> dict[str, int | None]:
+def safety_counts(cells: CellsLike) -> dict[str, int | None]:
     """The read-back and order checkers' counts, summed (lost: None once any cell was not read back)."""
     out: dict[str, int | None] = {"acked": 0, "lost": 0, "dups": 0, "regs": 0}
-    for c in cells:
+    for c in as_cells(cells):
         v = verdict_of(c)
         out["acked"] = (out["acked"] or 0) + (v.evidence("lost", "acked_writes") or 0)
         lost = v.evidence("lost", "lost_writes")
@@ -151,7 +158,8 @@ def safety_counts(cells: list[Cell]) -> dict[str, int | None]:
     return out
 
 
-def safety_text(cells: list[Cell]) -> str:
+def safety_text(cells: CellsLike) -> str:
+    cells = as_cells(cells)
     if not cells:
         return "–"
     s = safety_counts(cells)
@@ -159,7 +167,8 @@ def safety_text(cells: list[Cell]) -> str:
     return f"{lost} lost / {s['acked']} acked, {s['dups']} duplicate seqs, {s['regs']} seq regressions"
 
 
-def safety_verdict(kb: list[Cell], sts: list[Cell]) -> str:
+def safety_verdict(kb: CellsLike, sts: CellsLike) -> str:
+    kb, sts = as_cells(kb), as_cells(sts)
     a, b = safety_counts(kb), safety_counts(sts)
 
     def bad(s: dict[str, int | None]) -> int:
@@ -191,8 +200,29 @@ def two_sided_p(a: list[float], b: list[float]) -> float | None:
     return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
 
 
-def samples(cells: list[Cell], *path: str) -> list[float]:
-    return [float(v) for c in cells if isinstance(v := get(c, *path), int | float) and not isinstance(v, bool)]
+def samples(cells: CellsLike, getter: Getter) -> list[float]:
+    """The numbers `getter` reads from the cells (a missing one, or a bool, is not a sample)."""
+    return [float(v) for c in as_cells(cells) if isinstance(v := getter(c), int | float) and not isinstance(v, bool)]
+
+
+def _steady_thr(c: Cell) -> Any:
+    return c.measures.throughput_ops_s.steady
+
+
+def _offered(c: Cell) -> Any:
+    return c.measures.generator.offered_ops_s
+
+
+def _delivered_frac(c: Cell) -> Any:
+    return c.measures.generator.delivered_fraction.steady
+
+
+def _p50(c: Cell) -> Any:
+    return c.measures.latency_ms.p50
+
+
+def _p99(c: Cell) -> Any:
+    return c.measures.latency_ms.p99
 
 
 def spread_text(vals: list[float], unit: str, digits: int) -> str:
@@ -223,13 +253,14 @@ def difference_verdict(kb: list[float], sts: list[float], higher_is_worse: bool,
     return f"{lead} (Mann-Whitney p = {p:.3f}, n = {len(kb)}/{len(sts)})"
 
 
-def delivered_text(cells: list[Cell]) -> str:
+def delivered_text(cells: CellsLike) -> str:
     """At a fixed offered rate, throughput only says whether that rate was delivered."""
+    cells = as_cells(cells)
     if not cells:
         return "–"
-    offered = med(cells, lambda c: get(c, "generator", "offered_ops_s"))
-    thr = samples(cells, "throughput_ops_s", "steady")
-    frac = samples(cells, "generator", "delivered_fraction", "steady")
+    offered = med(cells, _offered)
+    thr = samples(cells, _steady_thr)
+    frac = samples(cells, _delivered_frac)
     if offered is None or not frac:
         return f"{spread_text(thr, ' ok ops/s', 1)} (offered rate not recorded)"
     ok = all(f >= DELIVERED for f in frac)
@@ -237,18 +268,20 @@ def delivered_text(cells: list[Cell]) -> str:
             f"({min(frac) * 100:.0f} %{'' if len(frac) == 1 else ' at worst'})")
 
 
-def delivered_verdict(kb: list[Cell], sts: list[Cell]) -> str:
+def delivered_verdict(kb: CellsLike, sts: CellsLike) -> str:
+    kb, sts = as_cells(kb), as_cells(sts)
     if not kb or not sts:
         return "–"
-    k, s_ = (all(f >= DELIVERED for f in samples(x, "generator", "delivered_fraction", "steady")) for x in (kb, sts))
+    k, s_ = (all(f >= DELIVERED for f in samples(x, _delivered_frac)) for x in (kb, sts))
     if k and s_:
         return "both delivered the offered rate (a fixed offered rate: no throughput ranking)"
     return "only " + ("kubeblocks" if k else "statefulset") + " delivered the offered rate" if k != s_ else "neither delivered"
 
 
 # -- the tables --------------------------------------------------------------------------------
-def verdict_rows(results: dict[str, Any], engine: str) -> list[tuple[str, ...]]:
+def verdict_rows(results: ResultsLike, engine: str) -> list[tuple[str, ...]]:
     """criterion | kubeblocks | statefulset | verdict, for one engine."""
+    results = as_results(results)
     rows: list[tuple[str, ...]] = []
     scenarios = ordered_scenarios(results)
     for sc in scenarios:
@@ -271,52 +304,52 @@ def verdict_rows(results: dict[str, Any], engine: str) -> list[tuple[str, ...]]:
     kb = cells_for(results, "steady", engine, "kubeblocks")
     sts = cells_for(results, "steady", engine, "statefulset")
     if kb or sts:
-        p50 = [spread_text(samples(x, "latency_ms", "p50"), " ms", 2) for x in (kb, sts)]
-        p99 = [spread_text(samples(x, "latency_ms", "p99"), " ms", 2) for x in (kb, sts)]
+        p50 = [spread_text(samples(x, _p50), " ms", 2) for x in (kb, sts)]
+        p99 = [spread_text(samples(x, _p99), " ms", 2) for x in (kb, sts)]
         rows.append(("steady latency p50 / p99", f"{p50[0]} / {p99[0]}", f"{p50[1]} / {p99[1]}",
-                     difference_verdict(samples(kb, "latency_ms", "p99"), samples(sts, "latency_ms", "p99"), True,
-                                        "p99 latency")))
+                     difference_verdict(samples(kb, _p99), samples(sts, _p99), True, "p99 latency")))
         rows.append(("steady: offered rate delivered", delivered_text(kb), delivered_text(sts),
                      delivered_verdict(kb, sts)))
     return rows
 
 
-SIDE_METRICS: tuple[tuple[str, tuple[str, ...], str, int], ...] = (
-    ("throughput steady (ops/s)", ("throughput_ops_s", "steady"), "", 1),
-    ("throughput during fault (ops/s)", ("throughput_ops_s", "during_fault"), "", 1),
-    ("throughput after recovery (ops/s)", ("throughput_ops_s", "after_recovery"), "", 1),
-    ("latency p50 (ms)", ("latency_ms", "p50"), "", 2),
-    ("latency p95 (ms)", ("latency_ms", "p95"), "", 2),
-    ("latency p99 (ms)", ("latency_ms", "p99"), "", 2),
-    ("latency max (ms)", ("latency_ms", "max"), "", 1),
-    ("response time p99 from schedule (ms)", ("response_time_ms", "p99"), "", 2),
-    ("offered (ops/s)", ("generator", "offered_ops_s"), "", 1),
-    ("delivered steady (invoked ops/s)", ("generator", "delivered_ops_s", "steady"), "", 1),
-    ("schedule lag p99 (ms)", ("generator", "schedule_lag_ms", "p99"), "", 1),
-    ("longest generator stall (s)", ("generator", "longest_stall_s"), "", 2),
-    ("write gap (s)", ("availability", "write_gap_s"), "", 2),
-    ("RTO (s)", ("availability", "rto_s"), "", 2),
-    ("recovered", ("availability", "recovered"), "", 0),
-    ("ops total", ("ops", "total"), "", 0),
-    ("ops ok", ("ops", "ok"), "", 0),
-    ("ops failed", ("ops", "failed"), "", 0),
-    ("ops unknown (info)", ("ops", "unknown"), "", 0),
-    ("acknowledged writes", ("consistency", "acked_writes"), "", 0),
-    ("lost writes", ("consistency", "lost_writes"), "", 0),
-    ("duplicate seqs", ("consistency", "duplicate_seqs"), "", 0),
-    ("seq regressions", ("consistency", "seq_regressions"), "", 0),
+SIDE_METRICS: tuple[tuple[str, Getter, str, int], ...] = (
+    ("throughput steady (ops/s)", lambda c: c.measures.throughput_ops_s.steady, "", 1),
+    ("throughput during fault (ops/s)", lambda c: c.measures.throughput_ops_s.during_fault, "", 1),
+    ("throughput after recovery (ops/s)", lambda c: c.measures.throughput_ops_s.after_recovery, "", 1),
+    ("latency p50 (ms)", lambda c: c.measures.latency_ms.p50, "", 2),
+    ("latency p95 (ms)", lambda c: c.measures.latency_ms.p95, "", 2),
+    ("latency p99 (ms)", lambda c: c.measures.latency_ms.p99, "", 2),
+    ("latency max (ms)", lambda c: c.measures.latency_ms.max, "", 1),
+    ("response time p99 from schedule (ms)", lambda c: c.measures.response_time_ms.p99, "", 2),
+    ("offered (ops/s)", lambda c: c.measures.generator.offered_ops_s, "", 1),
+    ("delivered steady (invoked ops/s)", lambda c: c.measures.generator.delivered_ops_s.steady, "", 1),
+    ("schedule lag p99 (ms)", lambda c: c.measures.generator.schedule_lag_ms.p99, "", 1),
+    ("longest generator stall (s)", lambda c: c.measures.generator.longest_stall_s, "", 2),
+    ("write gap (s)", lambda c: c.measures.availability.write_gap_s, "", 2),
+    ("RTO (s)", lambda c: c.measures.availability.rto_s, "", 2),
+    ("recovered", lambda c: c.measures.availability.recovered, "", 0),
+    ("ops total", lambda c: c.measures.ops.total, "", 0),
+    ("ops ok", lambda c: c.measures.ops.ok, "", 0),
+    ("ops failed", lambda c: c.measures.ops.failed, "", 0),
+    ("ops unknown (info)", lambda c: c.measures.ops.unknown, "", 0),
+    ("acknowledged writes", lambda c: c.measures.consistency.acked_writes, "", 0),
+    ("lost writes", lambda c: c.measures.consistency.lost_writes, "", 0),
+    ("duplicate seqs", lambda c: c.measures.consistency.duplicate_seqs, "", 0),
+    ("seq regressions", lambda c: c.measures.consistency.seq_regressions, "", 0),
 )
 
 
-def side_by_side_rows(results: dict[str, Any], scenario: str, engine: str) -> list[tuple[str, ...]]:
+def side_by_side_rows(results: ResultsLike, scenario: str, engine: str) -> list[tuple[str, ...]]:
     """metric | kubeblocks | statefulset | Δ (kubeblocks − statefulset)."""
+    results = as_results(results)
     kb = cells_for(results, scenario, engine, "kubeblocks")
     sts = cells_for(results, scenario, engine, "statefulset")
     rows: list[tuple[str, ...]] = [("status", status_of(results, scenario, engine, "kubeblocks"),
                                     status_of(results, scenario, engine, "statefulset"), "")]
-    for label, path, unit, digits in SIDE_METRICS:
-        a = med(kb, lambda c: get(c, *path)) if kb else None  # noqa: B023 - used here
-        b = med(sts, lambda c: get(c, *path)) if sts else None  # noqa: B023 - used here
+    for label, getter, unit, digits in SIDE_METRICS:
+        a = med(kb, getter) if kb else None
+        b = med(sts, getter) if sts else None
         if a is None and b is None:
             continue
         delta = "" if isinstance(a, bool) or isinstance(b, bool) else fmt_delta(a, b, unit, digits, pct=digits > 0)
@@ -325,72 +358,71 @@ def side_by_side_rows(results: dict[str, Any], scenario: str, engine: str) -> li
     return rows
 
 
-def role_text(cells: list[Cell]) -> str:
+def role_text(cells: CellsLike) -> str:
+    cells = as_cells(cells)
     if not cells:
         return "–"
     parts = []
     for c in cells:
-        rcs = c.get("role_changes") or []
-        inj = get(c, "fault", "injected_at_s")
-        if not rcs:
+        inj = c.fault.injected_at_s
+        if not c.role_changes:
             parts.append("none")
             continue
-        for rc in rcs:
-            at = rc.get("at_s")
+        for rc in c.role_changes:
+            at = rc.at_s
             rel = f" at {at - inj:+.1f} s from injection" if isinstance(at, int | float) and isinstance(inj, int | float) else ""
-            parts.append(f"{rc['new_primary']} ({rc['source']}){rel}")
+            parts.append(f"{rc.new_primary} ({rc.source}){rel}")
     return "; ".join(parts)
 
 
-def not_ok_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
-    return [(c["scenario"], c["engine"], c["mode"], c["status"], c.get("reason") or "")
-            for c in results["cells"] if c["status"] not in ("ok", "invalid")]
+def not_ok_rows(results: ResultsLike) -> list[tuple[str, ...]]:
+    return [(c.scenario, c.engine, c.mode, c.status, c.reason or "")
+            for c in as_results(results).cells if c.status not in ("ok", "invalid")]
 
 
-def invalid_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+def invalid_rows(results: ResultsLike) -> list[tuple[str, ...]]:
     """The cells the harness measured but cannot vouch for, with the evidence that says why."""
-    return [(c["scenario"] + (f" #{c['repeat']}" if c.get("repeat") else ""), c["engine"], c["mode"],
-             (c.get("reason") or "").removeprefix("the harness could not measure this cell: "))
-            for c in results["cells"] if c["status"] == "invalid"]
+    return [(c.label, c.engine, c.mode, (c.reason or "").removeprefix("the harness could not measure this cell: "))
+            for c in as_results(results).cells if c.status == "invalid"]
 
 
 GENERATOR_HEADER = ("scenario", "engine", "mode", "offered ops/s", "delivered steady", "lag p50 / p99 / max ms",
                     "longest stall s", "hub block s", "vouched for")
 
 
-def generator_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+def generator_rows(results: ResultsLike) -> list[tuple[str, ...]]:
     """Per measured cell: did the load generator keep its schedule (the evidence behind every number)."""
     rows: list[tuple[str, ...]] = []
-    for c in results["cells"]:
-        g = c.get("generator")
-        if not isinstance(g, dict):
+    for c in as_results(results).cells:
+        g = c.measures.generator
+        if not g:
             continue
-        lag = g.get("schedule_lag_ms") or {}
-        frac = get(g, "delivered_fraction", "steady")
-        rows.append((c["scenario"] + (f" #{c['repeat']}" if c.get("repeat") else ""), c["engine"], c["mode"],
-                     fmt(g.get("offered_ops_s"), "", 0),
-                     f"{fmt(get(g, 'delivered_ops_s', 'steady'))}" + (f" ({frac * 100:.0f} %)" if frac is not None else ""),
-                     " / ".join(fmt(lag.get(k), "", 1) for k in ("p50", "p99", "max")),
-                     fmt(g.get("longest_stall_s"), "", 2), fmt(g.get("hub_block_s"), "", 2),
+        lag = g.schedule_lag_ms
+        frac = g.delivered_fraction.steady
+        rows.append((c.label, c.engine, c.mode,
+                     fmt(g.offered_ops_s, "", 0),
+                     f"{fmt(g.delivered_ops_s.steady)}" + (f" ({frac * 100:.0f} %)" if frac is not None else ""),
+                     " / ".join(fmt(v, "", 1) for v in (lag.p50, lag.p99, lag.max)),
+                     fmt(g.longest_stall_s, "", 2), fmt(g.hub_block_s, "", 2),
                      "yes" if verdict_of(c).valid_of("generator") else "**no**"))
     return rows
 
 
-def headline_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+def headline_rows(results: ResultsLike) -> list[tuple[str, ...]]:
     """One line per cell: scenario | engine | mode | status | write gap | RTO | lost | steady ops/s | p99."""
     rows: list[tuple[str, ...]] = []
-    for c in results["cells"]:
-        rep = f" #{c['repeat']}" if c.get("repeat") else ""
-        if c["status"] != "ok":
-            rows.append((c["scenario"] + rep, c["engine"], c["mode"], c["status"], "", "", "", "", ""))
+    for c in as_results(results).cells:
+        if c.status != "ok":
+            rows.append((c.label, c.engine, c.mode, c.status, "", "", "", "", ""))
             continue
-        rows.append((c["scenario"] + rep, c["engine"], c["mode"], "ok",
-                     fmt(get(c, "availability", "write_gap_s"), " s", 2) if c.get("fault") else "–",
-                     (fmt(get(c, "availability", "rto_s"), " s", 2) if verdict_of(c).recovered
-                      else "not recovered") if c.get("fault") else "–",
-                     fmt(get(c, "consistency", "lost_writes")),
-                     fmt(get(c, "throughput_ops_s", "steady"), "", 0),
-                     fmt(get(c, "latency_ms", "p99"), " ms", 1)))
+        m = c.measures
+        rows.append((c.label, c.engine, c.mode, "ok",
+                     fmt(m.availability.write_gap_s, " s", 2) if c.fault else "–",
+                     (fmt(m.availability.rto_s, " s", 2) if verdict_of(c).recovered
+                      else "not recovered") if c.fault else "–",
+                     fmt(m.consistency.lost_writes),
+                     fmt(m.throughput_ops_s.steady, "", 0),
+                     fmt(m.latency_ms.p99, " ms", 1)))
     return rows
 
 
@@ -398,24 +430,24 @@ HEADLINE_HEADER = ("scenario", "engine", "mode", "status", "write gap", "RTO", "
                    "p99")
 
 
-def header_rows(run: dict[str, Any]) -> list[tuple[str, str]]:
+def header_rows(run: Run | Mapping[str, Any]) -> list[tuple[str, str]]:
     """The run header (platform, servers, client libraries, profile, dates, status, harness, host): report and
     notebook. A run from before client libraries were recorded shows "not recorded" for them."""
     from harness.software import CLIENT_DISTRIBUTIONS
 
-    software = run.get("software") or {}
+    run = run if isinstance(run, Run) else Run.model_validate(run)
+    software = run.software
     sw = ", ".join(f"{k} {v}" for k, v in software.items() if v and k not in CLIENT_DISTRIBUTIONS) or "unknown"
     clients = ", ".join(f"{k} {software[k]}" for k in CLIENT_DISTRIBUTIONS if software.get(k)) or "not recorded"
-    host = run.get("host") or {}
     return [
-        ("platform", f"{run['platform']}" + (f" ({run['platform_reason']})" if run.get("platform_reason") else "")),
+        ("platform", f"{run.platform}" + (f" ({run.platform_reason})" if run.platform_reason else "")),
         ("software", sw),
         ("client libraries", clients),
-        ("profile / seed", f"{run['profile']} / {run['seed']}"),
-        ("started / finished", f"{run['started_at']} / {run.get('finished_at') or '(unfinished)'}"),
-        ("run status", run.get("status", "finished")),
-        ("harness", f"{run['harness_version']} (git {(run.get('git_sha') or 'unknown')[:12]})"),
-        ("host", f"{host.get('cpus')} CPUs, {host.get('memory_gb')} GB"),
+        ("profile / seed", f"{run.profile} / {run.seed}"),
+        ("started / finished", f"{run.started_at} / {run.finished_at or '(unfinished)'}"),
+        ("run status", str(run.status)),  # None only where the file says null: rendered "None" as before
+        ("harness", f"{run.harness_version} (git {(run.git_sha or 'unknown')[:12]})"),
+        ("host", f"{run.host.cpus} CPUs, {run.host.memory_gb} GB"),
     ]
 
 
@@ -423,19 +455,18 @@ CONSISTENCY_HEADER = ("scenario", "engine", "mode", "acknowledged writes", "lost
                       "seq regressions", "verdict")
 
 
-def consistency_rows(results: dict[str, Any]) -> list[tuple[str, ...]]:
+def consistency_rows(results: ResultsLike) -> list[tuple[str, ...]]:
     """One line per measured cell: what the read-back found missing or out of order."""
     rows: list[tuple[str, ...]] = []
-    for c in results["cells"]:
-        if c["status"] != "ok":
+    for c in as_results(results).cells:
+        if c.status != "ok":
             continue
-        cons = c.get("consistency") or {}
+        cons = c.measures.consistency
         v = verdict_of(c)
         bad = v.data_safety_anomalies
         verdict = ("unknown (no read-back)" if v.evidence("lost", "lost_writes") is None
                    else "anomalies: " + ", ".join(bad).replace("_", " ") if bad else "every acknowledged write kept")
-        rep = f" #{c['repeat']}" if c.get("repeat") else ""
-        rows.append((c["scenario"] + rep, c["engine"], c["mode"], fmt(cons.get("acked_writes")),
-                     fmt(cons.get("lost_writes")), fmt(cons.get("duplicate_seqs")), fmt(cons.get("seq_regressions")),
+        rows.append((c.label, c.engine, c.mode, fmt(cons.acked_writes),
+                     fmt(cons.lost_writes), fmt(cons.duplicate_seqs), fmt(cons.seq_regressions),
                      verdict))
     return rows
