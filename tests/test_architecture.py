@@ -252,10 +252,11 @@ def test_the_library_never_imports_the_scenario_plugins_by_name():
 
 
 def test_the_neutral_layers_stand_on_no_platform():
-    """Vocabulary, workload, manifests, checker and nemesis never import harness.platforms."""
+    """Vocabulary, workload, manifests, checker, nemesis and the readers of results never import harness.platforms."""
     graph = import_graph(REPO / "harness")
     neutral = ("harness.contracts", "harness.workload", "harness.manifests", "harness.checker", "harness.faults",
-               "harness.engines.base", "harness.scenario", "harness.clock", "harness.history")
+               "harness.engines.base", "harness.scenario", "harness.clock", "harness.history", "harness.report",
+               "harness.compare", "harness.results")
     bad = sorted(f"{m} -> {d}" for m, deps in graph.items() if m.startswith(neutral)
                  for d in deps if d.startswith("harness.platforms"))
     assert bad == [], bad

@@ -15,9 +15,9 @@ from typing import Any
 from harness.config import ValiditySettings
 from harness.contracts import DeploySpec
 from harness.errors import HarnessError
-from harness.platforms.k8s_evidence import endpoint_evidence_summary
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
+from harness.report.endpoints import endpoint_evidence_summary
 from harness.results_model import Results, as_results, load_results
 from harness.verdict_record import verdict_of
 
