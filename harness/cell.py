@@ -20,9 +20,10 @@ from typing import Any, Protocol
 from harness.checker import CheckInput
 from harness.clock import Clock, RealClock
 from harness.config import Settings
-from harness.contracts import Deployment, Endpoint, Platform
+from harness.contracts import Deployment, Endpoint, Fault, Platform
 from harness.errors import CellNotApplicable, CellSkipped
-from harness.faults import NEMESIS_FILE, FaultWindow, Nemesis, Observer, iso
+from harness.faults import NEMESIS_FILE, FaultWindow, Nemesis, Observer, Schedule, iso
+from harness.noop import NoopNemesis
 from harness.plan import CellPlan
 from harness.results import cell_record
 from harness.signals import Interrupted
@@ -157,7 +158,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
     state["dep_id"] = dep.id
     state["topology"] = dep.topology.to_json()
     state["version"] = dep.version
-    nemesis: Nemesis | None = None
+    nemesis: Schedule = NoopNemesis()
     load: LoadHandle | None = None
     try:
         endpoint = env.platform.endpoint(dep)
@@ -186,7 +187,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         load_end_us = int(summary.get("load_end_us") or clock.now_us())
         load = None
         window: FaultWindow | None = None
-        if nemesis is not None and fault is not None:
+        if fault is not None:
             nemesis.stop()
             _raise_nemesis_error(nemesis)
             window = nemesis.window()
@@ -211,8 +212,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         env.on_phase("tear down")
         if load is not None:
             _quietly(load.stop, "stopping the load")
-        if nemesis is not None:
-            _quietly(nemesis.stop, "recovering the fault")
+        _quietly(nemesis.stop, "recovering the fault")
         if "role_changes" not in state:
             state["role_changes"] = _role_changes(env.platform, dep, state.get("load_start_wall"))
             state["service_endpoints"] = endpoint_evidence(env.platform, dep)
@@ -224,7 +224,7 @@ def _history_paths(hist_dir: Path) -> list[Path]:
     return sorted(hist_dir.glob("history-*.jsonl"))
 
 
-def _raise_nemesis_error(nemesis: Nemesis) -> None:
+def _raise_nemesis_error(nemesis: Schedule) -> None:
     """A fault the platform cannot do makes the cell not applicable; any other nemesis error fails it."""
     e = nemesis.error
     if e is None:
@@ -235,7 +235,7 @@ def _raise_nemesis_error(nemesis: Nemesis) -> None:
 
 
 def _follow(env: CellEnv, load: LoadHandle, duration_s: float, slack_s: float,
-            nemesis: Nemesis | None = None, recover_at_us: int | None = None,
+            nemesis: Schedule | None = None, recover_at_us: int | None = None,
             measured_from_us: int | None = None) -> dict[str, Any]:
     """Polls a running load for the progress line until it ends; a hung load fails the cell."""
     clock = env.clock
@@ -251,19 +251,19 @@ def _follow(env: CellEnv, load: LoadHandle, duration_s: float, slack_s: float,
         env.on_rates(ok, failed)
         if measured_from_us is not None and clock.now_us() < measured_from_us:
             pass  # still warming up: the phase stays "warm up"
-        elif nemesis is not None:
-            env.on_phase(_fault_phase(nemesis, recover_at_us, clock.now_us()))
+        elif nemesis is not None and nemesis.fault is not None:
+            env.on_phase(_fault_phase(nemesis, nemesis.fault, recover_at_us, clock.now_us()))
         elif measured_from_us is not None:
             env.on_phase("load")
         clock.sleep(POLL_S)
     return load.finish(timeout_s=30)
 
 
-def _fault_phase(nemesis: Nemesis, recover_at_us: int | None, now: int) -> str:
+def _fault_phase(nemesis: Schedule, fault: Fault, recover_at_us: int | None, now: int) -> str:
     if not nemesis.injected:
-        return f"load, {nemesis.fault.kind} in {max(0.0, (nemesis.at_us - now) / 1e6):.0f} s"
-    if nemesis.fault.duration_s and recover_at_us and now < recover_at_us:
-        return f"{nemesis.fault.kind} in force, recover in {(recover_at_us - now) / 1e6:.0f} s"
+        return f"load, {fault.kind} in {max(0.0, (nemesis.at_us - now) / 1e6):.0f} s"
+    if fault.duration_s and recover_at_us and now < recover_at_us:
+        return f"{fault.kind} in force, recover in {(recover_at_us - now) / 1e6:.0f} s"
     return "observing recovery"
 
 

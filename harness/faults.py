@@ -396,6 +396,30 @@ def inject(platform: Platform, dep: Deployment, fault: Fault, *, clock: Clock | 
 
 
 # -- the schedule --------------------------------------------------------------------------------
+class Schedule(Protocol):
+    """What the cell asks of a nemesis: start it, watch for its error, stop it, read its window."""
+
+    @property
+    def fault(self) -> Fault | None: ...
+
+    @property
+    def at_us(self) -> int:
+        """When the fault is due, on the history's clock."""
+        ...
+
+    @property
+    def error(self) -> BaseException | None: ...
+
+    @property
+    def injected(self) -> bool: ...
+
+    def start(self) -> Schedule: ...
+
+    def stop(self) -> None: ...
+
+    def window(self) -> FaultWindow | None: ...
+
+
 class Nemesis:
     """One fault: inject at `at_us`, recover `fault.duration_s` later (0: the platform repairs it).
 

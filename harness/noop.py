@@ -17,6 +17,7 @@ from harness.contracts import Endpoint
 
 if TYPE_CHECKING:
     from harness.checker import CellMeasures, CheckInput
+    from harness.faults import FaultWindow
 
 
 class NoopLoad:
@@ -77,3 +78,21 @@ class NoopChecker:
             load_start_us=inp.load_start_us, load_end_us=inp.load_end_us, fault=inp.fault,
             notes=["nothing was checked: the noop checker"], verdict=Verdict({}),
         )
+
+
+class NoopNemesis:
+    """Breaks nothing (Jepsen's `nemesis/noop`): the schedule of a cell without a fault."""
+
+    fault = None
+    at_us = 0
+    error: BaseException | None = None
+    injected = False
+
+    def start(self) -> NoopNemesis:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+    def window(self) -> FaultWindow | None:
+        return None

@@ -58,3 +58,14 @@ def test_the_noop_checker_judges_nothing_and_says_so():
     m = NoopChecker().check(CheckInput(history_paths=(), load_start_us=0, load_end_us=10))
     assert m.to_results()["verdict"] == {"valid": True, "anomaly_types": [], "checkers": {}}
     assert m.notes == ["nothing was checked: the noop checker"]
+
+
+def test_a_cell_without_a_fault_runs_the_noop_nemesis(tmp_path):
+    clock = VirtualClock()
+    platform = FakePlatform()
+    env = CellEnv(platform=platform, workload=NoopWorkload(clock), settings=build_settings("quick"),
+                  run_dir=tmp_path, clock=clock)
+    rec = run_cell(env, _cell("steady"))
+    assert (rec["status"], rec["fault"]) == ("ok", None)
+    assert platform.injections == [] and platform.torn == platform.deployed
+    assert not (tmp_path / "cells" / "steady-redis-kubeblocks" / "history" / "nemesis.jsonl").exists()
