@@ -43,7 +43,7 @@ test: setup
 # `server` marker (tests/conftest.py) selects the others; the settings fuzz runs 200 examples per
 # test instead of 1500. Under a minute.
 test-fast: setup
-	HARNESS_TEST_FUZZ_EXAMPLES=200 $(VENV)/python -m pytest -m "not server" $(ARGS)
+	HARNESS_TEST_FUZZ_EXAMPLES=200 $(VENV)/python -m pytest -m "not server" -n auto $(ARGS)
 
 # ruff, then mypy at default strictness on harness/ and scenarios/ ([tool.mypy] in pyproject.toml).
 lint: setup
