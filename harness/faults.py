@@ -31,6 +31,7 @@ log = logging.getLogger("harness.faults")
 
 NEMESIS = "nemesis"  # the history's process name for nemesis ops (Jepsen's :nemesis)
 NEMESIS_FILE = "nemesis.jsonl"
+AIM_AHEAD_US = 1_000_000  # the target is read this long before the fault is due
 
 
 def iso(wall: float) -> str:
@@ -362,11 +363,18 @@ class ActiveFault:
         )
 
 
-def inject(platform: Platform, dep: Deployment, fault: Fault, *, clock: Clock | None = None,
-           record: NemesisLog | None = None, observe: Observer | None = None) -> ActiveFault:
-    """Aims the fault at the deployment as it is now and starts it; returns the handle that recovers it.
+@dataclass(frozen=True)
+class Aimed:
+    """A fault aimed at the deployment as the platform showed it, not yet started."""
 
-    A one-shot fault (pod-kill) is recovered at once: the platform's repair is what gets measured."""
+    fault: Fault
+    action: FaultAction
+    target: Target
+
+
+def aim(platform: Platform, dep: Deployment, fault: Fault, *, clock: Clock | None = None,
+        record: NemesisLog | None = None, observe: Observer | None = None) -> Aimed:
+    """Which pods the fault will hit, from `platform.pods(dep)` now (the `invoke` of the nemesis op)."""
     clock = clock or RealClock()
     record = record or NemesisLog(None)
     observe = observe or _unobserved
@@ -375,12 +383,26 @@ def inject(platform: Platform, dep: Deployment, fault: Fault, *, clock: Clock | 
     try:
         pods = platform.pods(dep)
         target = action.aim(pods, fault, dep.mode)
-        observe(NemesisEvent("aimed", fault, dep, pods=tuple(pods), target=target))
-        t_us, wall = clock.now_us(), clock.wall()
+    except CellNotApplicable as e:
+        _refused(fault, dep, e, clock, record, observe)
+        raise
+    observe(NemesisEvent("aimed", fault, dep, pods=tuple(pods), target=target))
+    return Aimed(fault, action, target)
+
+
+def start(platform: Platform, dep: Deployment, aimed: Aimed, *, clock: Clock | None = None,
+          record: NemesisLog | None = None, observe: Observer | None = None) -> ActiveFault:
+    """Starts an aimed fault now; returns the handle that recovers it. A one-shot fault (pod-kill) is
+    recovered at once: the platform's repair is what gets measured."""
+    clock = clock or RealClock()
+    record = record or NemesisLog(None)
+    observe = observe or _unobserved
+    fault, action, target = aimed.fault, aimed.action, aimed.target
+    t_us, wall = clock.now_us(), clock.wall()
+    try:
         action.start(platform, dep, target)
-    except CellNotApplicable as e:  # `fail`: certainly nothing was done
-        record.write("fail", "start", clock.now_us(), clock.wall(), fault=fault.kind, reason=e.reason)
-        observe(NemesisEvent("refused", fault, dep, reason=e.reason))
+    except CellNotApplicable as e:
+        _refused(fault, dep, e, clock, record, observe)
         raise
     one_shot = action.one_shot
     record.write("info", "start", t_us, wall, fault=fault.kind, target=fault.target, instances=list(target.instances),
@@ -393,6 +415,20 @@ def inject(platform: Platform, dep: Deployment, fault: Fault, *, clock: Clock | 
     if one_shot:
         observe(NemesisEvent("recovered", fault, dep, target=target))
     return active
+
+
+def _refused(fault: Fault, dep: Deployment, e: CellNotApplicable, clock: Clock, record: NemesisLog,
+             observe: Observer) -> None:
+    """`fail`: the platform cannot do it here, so certainly nothing was done."""
+    record.write("fail", "start", clock.now_us(), clock.wall(), fault=fault.kind, reason=e.reason)
+    observe(NemesisEvent("refused", fault, dep, reason=e.reason))
+
+
+def inject(platform: Platform, dep: Deployment, fault: Fault, *, clock: Clock | None = None,
+           record: NemesisLog | None = None, observe: Observer | None = None) -> ActiveFault:
+    """Aims the fault at the deployment as it is now and starts it at once (tests, a manual fault)."""
+    return start(platform, dep, aim(platform, dep, fault, clock=clock, record=record, observe=observe),
+                 clock=clock, record=record, observe=observe)
 
 
 # -- the schedule --------------------------------------------------------------------------------
@@ -460,13 +496,19 @@ class Nemesis:
 
     def _run(self) -> None:
         try:
+            # aimed a little ahead, so asking the platform for its pods (servers, kubectl) does not
+            # delay the fault past its due time; the deployment is steady then
+            if not self._sleep_until(self.at_us - AIM_AHEAD_US):
+                return
+            aimed = aim(self.platform, self.dep, self.fault, clock=self.clock, record=self.record,
+                        observe=self.observe)
             if not self._sleep_until(self.at_us):
                 return
             with self._lock:
                 if self._cancel.is_set():
                     return
-                self._active = inject(self.platform, self.dep, self.fault, clock=self.clock, record=self.record,
-                                      observe=self.observe)
+                self._active = start(self.platform, self.dep, aimed, clock=self.clock, record=self.record,
+                                     observe=self.observe)
             if self.fault.duration_s > 0:
                 self._sleep_until(self._active.injected_at_us + int(self.fault.duration_s * 1e6))
                 self._recover()

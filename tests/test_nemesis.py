@@ -192,3 +192,23 @@ def _log(path):
     from harness.faults import NemesisLog
 
     return NemesisLog(path)
+
+
+def test_a_slow_platform_view_does_not_delay_the_fault_past_its_due_time(tmp_path):
+    """The target is read ahead (AIM_AHEAD_US): a pods() call that takes 0.4 s (kubectl, or asking each
+    mysql server its read_only) must not push the injection later."""
+    from harness.faults import AIM_AHEAD_US
+
+    clock = VirtualClock(start_us=0)
+
+    class SlowView(Recorder):
+        def pods(self, dep):
+            clock.sleep(0.4)
+            return self.shown
+
+    path = tmp_path / "nemesis.jsonl"
+    Nemesis(SlowView(KB), dep(), Fault("pod-kill"), at_us=6 * S, clock=clock, history=path).start().stop()
+    (w,) = read_windows(path)
+    assert w.injected_at_us == 6 * S
+    invoke = json.loads(path.read_text().splitlines()[0])
+    assert (invoke["type"], invoke["t_us"]) == ("invoke", 6 * S - AIM_AHEAD_US)
