@@ -65,9 +65,13 @@ def _record(r: CheckerResult) -> CheckerRecord:
 
 
 def derived_verdict(cell: Cell | Mapping[str, Any]) -> RecordedVerdict:
-    """The checkers' rules over the measure blocks: availability valid unless `recovered` is false;
-    lost valid unless lost_writes > 0 (null: unknown, valid); order valid without duplicate seqs or
-    regressions; generator as its block's `valid`; ops and latency always valid."""
+    """The checkers' own rules (their result types) over the measure blocks: availability valid unless
+    `recovered` is false; lost valid unless lost_writes > 0 (null: unknown, valid); order valid without
+    duplicate seqs or regressions; generator as its block's `valid`; ops and latency always valid."""
+    from harness.checker.availability import AvailabilityResult
+    from harness.checker.lost import LostResult
+    from harness.checker.order import OrderResult
+
     m = as_cell(cell).measures
     checkers: dict[str, CheckerRecord] = {}
     anomalies: list[str] = []
@@ -76,17 +80,21 @@ def derived_verdict(cell: Cell | Mapping[str, Any]) -> RecordedVerdict:
     if m.latency_ms:
         checkers["latency"] = CheckerRecord(True, (), {"latency_ms": m.latency_ms.as_dict()})
     if av := m.availability:
-        ok = av.recovered is not False
-        checkers["availability"] = CheckerRecord(ok, () if ok else ("writes did not resume within the observation window",),
-                                                 av.as_dict())
-        anomalies += [] if ok else ["not_recovered"]
+        a = AvailabilityResult(write_gap_s=av.write_gap_s, rto_s=av.rto_s, recovered=av.recovered, gap_start_us=None,
+                               gap_end_us=None, throughput_ops_s={}, windows={})
+        checkers["availability"] = CheckerRecord(a.valid, a.reasons, av.as_dict())
+        anomalies += a.anomalies
     if cons := m.consistency:
-        lost = cons.lost_writes
-        checkers["lost"] = CheckerRecord(not lost, (), {"acked_writes": cons.acked_writes, "lost_writes": lost})
-        anomalies += ["lost_writes"] if lost else []
-        order = {"duplicate_seqs": cons.duplicate_seqs, "seq_regressions": cons.seq_regressions}
-        checkers["order"] = CheckerRecord(not any(order.values()), (), order)
-        anomalies += [k for k, n in order.items() if n]
+        lost_n = None if cons.lost_writes is None else int(cons.lost_writes)  # counts: integers in results.json
+        lost = LostResult(acked_writes=int(cons.acked_writes or 0), checked=None, lost_writes=lost_n)
+        checkers["lost"] = CheckerRecord(lost.valid, lost.reasons,
+                                         {"acked_writes": cons.acked_writes, "lost_writes": cons.lost_writes})
+        anomalies += lost.anomalies
+        order = OrderResult(streams=0, duplicate_seqs=int(cons.duplicate_seqs or 0),
+                            seq_regressions=int(cons.seq_regressions or 0))
+        checkers["order"] = CheckerRecord(order.valid, order.reasons,
+                                          {"duplicate_seqs": cons.duplicate_seqs, "seq_regressions": cons.seq_regressions})
+        anomalies += order.anomalies
     if gen := m.generator:
         checkers["generator"] = CheckerRecord(bool(gen.valid), tuple(gen.reasons or ()), gen.as_dict())
     return RecordedVerdict(all(c.valid for c in checkers.values()), tuple(anomalies), checkers, False)

@@ -58,7 +58,8 @@ class AvailabilityResult:
     def reasons(self) -> tuple[str, ...]:
         if self.valid:
             return ()
-        return (f"writes did not resume within the observation window (write gap >= {self.write_gap_s:.2f} s)",)
+        gap = "" if self.write_gap_s is None else f" (write gap >= {self.write_gap_s:.2f} s)"
+        return (f"writes did not resume within the observation window{gap}",)
 
     @property
     def anomalies(self) -> tuple[str, ...]:
