@@ -35,6 +35,7 @@ class CellMeasures:
     load_start_us: int
     load_end_us: int
     fault: FaultWindow | None
+    verdict: Verdict  # every checker's result by name
     response_time_ms: dict[str, float] = field(default_factory=dict)
     generator: GeneratorVerdict | None = None
     by_op: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -43,14 +44,11 @@ class CellMeasures:
     regressions: list[Regression] = field(default_factory=list)
     timeline: list[TimelineRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    verdict: Verdict | None = None  # every checker's result by name (None: built by hand, e.g. in tests)
 
     @property
     def valid(self) -> bool:
         """Jepsen-style verdict: every checker valid (data safety, availability, the generator)."""
-        if self.verdict is not None:
-            return self.verdict.valid
-        return (not self.lost_writes) and self.duplicate_seqs == 0 and self.seq_regressions == 0 and self.recovered is not False
+        return self.verdict.valid
 
     def to_results(self) -> dict[str, Any]:
         out = {
@@ -64,6 +62,5 @@ class CellMeasures:
             "consistency": {"acked_writes": self.acked_writes, "lost_writes": self.lost_writes,
                             "duplicate_seqs": self.duplicate_seqs, "seq_regressions": self.seq_regressions},
         }
-        if self.verdict is not None:
-            out["verdict"] = self.verdict.to_results()
+        out["verdict"] = self.verdict.to_results()
         return out
