@@ -98,8 +98,7 @@ class RealWorkload:
                                                          round((m.gap_end_us - inp.load_start_us) / 1e6, 3)]
         out["notes"] = list(m.notes)
         out["by_op"] = m.by_op
-        if "verdict" in out:
-            out["verdict"] = out.pop("verdict")  # last, after the blocks it judges
+        out["verdict"] = out.pop("verdict")  # last, after the blocks it judges
         evidence = {
             "readback": readback.to_json() if readback is not None else None,
             "duplicates": [vars(d) for d in m.duplicates],

@@ -77,10 +77,6 @@ def check_code_version(expected: str | None, root: Path | None = None) -> None:
                           "a run must not mix two versions of the writer and the read-back: restart the run")
 
 
-def _engine_ops(engine: str) -> Mapping[str, bool]:
-    return engines.get(engine).ops
-
-
 @dataclass(frozen=True)
 class LoadSpec:
     engine: str
@@ -96,7 +92,7 @@ class LoadSpec:
 
     def validate(self) -> None:
         """Bad values -> one clear HarnessError line."""
-        check_mix(self.mix, _engine_ops(self.engine), self.engine)
+        check_mix(self.mix, engines.get(self.engine).ops, self.engine)
         if not (self.rate_ops_s > 0):
             raise HarnessError(f"load: rate_ops_s must be > 0, got {self.rate_ops_s}")
         if self.users < 1 or self.workers < 1 or self.workers > self.users:
