@@ -260,3 +260,10 @@ def test_the_neutral_layers_stand_on_no_platform():
     bad = sorted(f"{m} -> {d}" for m, deps in graph.items() if m.startswith(neutral)
                  for d in deps if d.startswith("harness.platforms"))
     assert bad == [], bad
+
+
+def test_the_platform_registry_holds_exactly_the_declared_platforms():
+    from harness.contracts import PLATFORMS
+    from harness.platforms import REGISTRY
+
+    assert tuple(REGISTRY) == PLATFORMS

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.contracts import PLATFORMS, Check, Platform
+from harness.contracts import Check, Platform
 from harness.errors import HarnessError
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ REGISTRY: dict[str, PlatformEntry] = {
     "kind": PlatformEntry("harness.platforms.kind", plans_commands=True),
     "k8s": PlatformEntry("harness.platforms.kubernetes", plans_commands=True),
 }
-assert tuple(REGISTRY) == PLATFORMS
 
 
 def entry(name: str) -> PlatformEntry:
