@@ -18,7 +18,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import HarnessError
-from harness.results_model import Cell, Results, as_results, load_results
+from harness.results_model import (
+    Cell,
+    Results,
+    as_results,
+    load_results,
+    p99_ms,
+    rto_s,
+    steady_throughput_ops_s,
+)
 
 CellKey = tuple[str, str, str]  # scenario, engine, mode
 
@@ -109,18 +117,6 @@ def _group(results: Results) -> dict[CellKey, list[Cell]]:
 Measure = Callable[[Cell], Any]  # reads one number of a cell's measures (None: not measured)
 
 
-def _steady_throughput(c: Cell) -> Any:
-    return c.measures.throughput_ops_s.steady
-
-
-def _p99_ms(c: Cell) -> Any:
-    return c.measures.latency_ms.p99
-
-
-def _rto_s(c: Cell) -> Any:
-    return c.measures.availability.rto_s
-
-
 def _lost_writes(c: Cell) -> Any:
     return c.measures.consistency.lost_writes
 
@@ -168,11 +164,11 @@ def _relative(b: list[Cell], c: list[Cell], th: Thresholds, metric: str, measure
 
 
 def _throughput(b: list[Cell], c: list[Cell], th: Thresholds) -> MetricDelta:
-    return _relative(b, c, th, "steady_throughput_ops_s", _steady_throughput, "lower", th.steady_throughput_drop_pct)
+    return _relative(b, c, th, "steady_throughput_ops_s", steady_throughput_ops_s, "lower", th.steady_throughput_drop_pct)
 
 
 def _p99(b: list[Cell], c: list[Cell], th: Thresholds) -> MetricDelta:
-    return _relative(b, c, th, "p99_ms", _p99_ms, "higher", th.p99_increase_pct)
+    return _relative(b, c, th, "p99_ms", p99_ms, "higher", th.p99_increase_pct)
 
 
 def _recovered(cells: list[Cell]) -> list[bool]:
@@ -182,7 +178,7 @@ def _recovered(cells: list[Cell]) -> list[bool]:
 def _rto(b: list[Cell], c: list[Cell], th: Thresholds) -> MetricDelta | None:
     if not any(c_.fault for c_ in b + c):
         return None  # no fault in this scenario: RTO is not a metric of it
-    bv, cv = _values(b, _rto_s), _values(c, _rto_s)
+    bv, cv = _values(b, rto_s), _values(c, rto_s)
     mb, mc = _median(bv), _median(cv)
     b_rec, c_rec = _recovered(b), _recovered(c)
     if b_rec and c_rec and all(b_rec) and not all(c_rec):

@@ -289,6 +289,19 @@ class Results(BaseModel):
         return data
 
 
+# The numbers both readers (report tables, compare) pick out of a cell; None: not measured.
+def steady_throughput_ops_s(c: Cell) -> Any:
+    return c.measures.throughput_ops_s.steady
+
+
+def p99_ms(c: Cell) -> Any:
+    return c.measures.latency_ms.p99
+
+
+def rto_s(c: Cell) -> Any:
+    return c.measures.availability.rto_s
+
+
 def as_results(data: Results | Mapping[str, Any]) -> Results:
     """A Results as is; a parsed document (or a hand-made partial one) parsed without the schema check."""
     return data if isinstance(data, Results) else Results.model_validate(data)

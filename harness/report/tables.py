@@ -17,7 +17,16 @@ from typing import Any
 
 from harness.compare import Thresholds
 from harness.config import ValiditySettings
-from harness.results_model import Cell, Results, Run, as_cells, as_results
+from harness.results_model import (
+    Cell,
+    Results,
+    Run,
+    as_cells,
+    as_results,
+    p99_ms,
+    rto_s,
+    steady_throughput_ops_s,
+)
 from harness.verdict_record import verdict_of
 
 ResultsLike = Results | Mapping[str, Any]  # a parsed results.json is accepted too
@@ -95,16 +104,12 @@ def _gap(c: Cell) -> Any:
     return c.measures.availability.write_gap_s
 
 
-def _rto(c: Cell) -> Any:
-    return c.measures.availability.rto_s
-
-
 def availability_text(cells: CellsLike) -> str:
     cells = as_cells(cells)
     if not cells:
         return "–"
     gap = med(cells, _gap)
-    rto = med(cells, _rto)
+    rto = med(cells, rto_s)
     recovered = all(verdict_of(c).recovered for c in cells)
     if not recovered:
         return f"**not recovered** in the window (write gap ≥ {fmt(gap, ' s')})"
@@ -137,7 +142,7 @@ def gap_verdict(kb: CellsLike, sts: CellsLike) -> str:
 
 def _effective_gap(cells: list[Cell]) -> float | None:
     """The write gap, or 0 when the checker found no outage (RTO 0: a normal ack interval)."""
-    rto = med(cells, _rto)
+    rto = med(cells, rto_s)
     gap = med(cells, _gap)
     if rto == 0:
         return 0.0
@@ -205,10 +210,6 @@ def samples(cells: CellsLike, getter: Getter) -> list[float]:
     return [float(v) for c in as_cells(cells) if isinstance(v := getter(c), int | float) and not isinstance(v, bool)]
 
 
-def _steady_thr(c: Cell) -> Any:
-    return c.measures.throughput_ops_s.steady
-
-
 def _offered(c: Cell) -> Any:
     return c.measures.generator.offered_ops_s
 
@@ -219,10 +220,6 @@ def _delivered_frac(c: Cell) -> Any:
 
 def _p50(c: Cell) -> Any:
     return c.measures.latency_ms.p50
-
-
-def _p99(c: Cell) -> Any:
-    return c.measures.latency_ms.p99
 
 
 def spread_text(vals: list[float], unit: str, digits: int) -> str:
@@ -259,7 +256,7 @@ def delivered_text(cells: CellsLike) -> str:
     if not cells:
         return "–"
     offered = med(cells, _offered)
-    thr = samples(cells, _steady_thr)
+    thr = samples(cells, steady_throughput_ops_s)
     frac = samples(cells, _delivered_frac)
     if offered is None or not frac:
         return f"{spread_text(thr, ' ok ops/s', 1)} (offered rate not recorded)"
@@ -305,9 +302,9 @@ def verdict_rows(results: ResultsLike, engine: str) -> list[tuple[str, ...]]:
     sts = cells_for(results, "steady", engine, "statefulset")
     if kb or sts:
         p50 = [spread_text(samples(x, _p50), " ms", 2) for x in (kb, sts)]
-        p99 = [spread_text(samples(x, _p99), " ms", 2) for x in (kb, sts)]
+        p99 = [spread_text(samples(x, p99_ms), " ms", 2) for x in (kb, sts)]
         rows.append(("steady latency p50 / p99", f"{p50[0]} / {p99[0]}", f"{p50[1]} / {p99[1]}",
-                     difference_verdict(samples(kb, _p99), samples(sts, _p99), True, "p99 latency")))
+                     difference_verdict(samples(kb, p99_ms), samples(sts, p99_ms), True, "p99 latency")))
         rows.append(("steady: offered rate delivered", delivered_text(kb), delivered_text(sts),
                      delivered_verdict(kb, sts)))
     return rows
