@@ -211,6 +211,7 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
             from harness.report import render_run_dir
 
             paths = render_run_dir(run_dir)
+            gate.raise_pending()
         except Interrupted as e:
             say(f"interrupted (signal {e.signum}) while writing the report; results kept in {results_path}")
             return exit_status(e.signum)
@@ -260,6 +261,8 @@ def _run_cells(cells: list[CellPlan], platform: Platform, workload: Workload, ru
             results.add_cell(rec)
             progress.cell_finished(rec)
             current = None
+            if run.gate is not None:
+                run.gate.raise_pending()
     except Interrupted as e:
         exit_code = exit_status(e.signum)
         log.warning("interrupted by signal %d", e.signum)

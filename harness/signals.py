@@ -41,6 +41,13 @@ class SignalGate:
         if self.armed:
             raise Interrupted(signum)
 
+    def raise_pending(self) -> None:
+        """Re-raises a signal whose Interrupted was swallowed: raised inside a `__del__` run by the garbage
+        collector (Python prints "Exception ignored" and goes on), the run would otherwise finish as if
+        never interrupted. Called at the run's own checkpoints (after each cell, after the report)."""
+        if self.got is not None and self.armed:
+            raise Interrupted(self.got)
+
     def hold(self) -> None:
         self.armed = False
 

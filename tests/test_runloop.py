@@ -206,3 +206,49 @@ def test_real_short_scenario_on_local_platform(real_run):
     assert not alive, alive
     assert not list(real_run.state_dir.glob("*.json"))
     assert "fake" not in "".join(c["engine"] for c in res["cells"])
+
+
+class _SignalsOnCollect:
+    """Sends `sig` from its `__del__`: the gate's Interrupted is raised inside the finaliser, where
+    Python swallows it ("Exception ignored in ...") — what a redis ConnectionPool did in CI."""
+
+    def __init__(self, sig):
+        self.sig = sig
+
+    def __del__(self):
+        signal.raise_signal(self.sig)
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed Interrupted
+def test_signal_swallowed_by_a_finaliser_during_the_report_still_exits_143(tmp_path, monkeypatch):
+    import harness.report as report
+
+    real = report.render_run_dir
+
+    def render_then_collect(run_dir):
+        paths = real(run_dir)
+        _SignalsOnCollect(signal.SIGTERM)  # dropped at once: its __del__ runs here and swallows Interrupted
+        return paths
+
+    monkeypatch.setattr(report, "render_run_dir", render_then_collect)
+    code, out = run_fake(tmp_path, ["steady"], ["redis"], FakePlatform(), FakeWorkload(), modes=("kubeblocks",))
+    assert code == 143, out
+    assert "interrupted (signal 15) while writing the report" in out
+    assert read_results(tmp_path / "out" / "latest")["cells"][0]["status"] == "ok", "the finished cell is kept"
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # the swallowed Interrupted
+def test_signal_swallowed_by_a_finaliser_during_a_cell_stops_before_the_next(tmp_path):
+    class CollectsInSeed(FakeWorkload):
+        def seed(self, endpoint, engine, settings):
+            _SignalsOnCollect(signal.SIGINT)
+            return None
+
+    platform = FakePlatform()
+    code, out = run_fake(tmp_path, ["steady", "pod-kill-primary"], ["redis"], platform, CollectsInSeed(),
+                         modes=("kubeblocks",))
+    assert code == 130, out
+    res = read_results(tmp_path / "out" / "latest")
+    assert [c["scenario"] for c in res["cells"]] == ["steady"], "no cell starts after the signal"
+    assert res["run"]["status"] == "interrupted"
+    assert platform.torn == platform.deployed
