@@ -18,6 +18,9 @@ from harness.engines import ENGINES as ENGINES  # re-exported: the registry is i
 MODES: tuple[str, ...] = ("kubeblocks", "statefulset")
 PLATFORMS: tuple[str, ...] = ("local", "kind", "k8s")
 FAULT_KINDS: tuple[str, ...] = ("pod-kill", "pod-freeze", "zone-outage", "zone-partition")
+# day-2 operations: nemesis actions too (harness/operations.py), but run to completion, not held
+OPERATION_KINDS: tuple[str, ...] = ("switchover", "rolling-restart", "scale-out", "upgrade", "backup-restore")
+NEMESIS_KINDS: tuple[str, ...] = FAULT_KINDS + OPERATION_KINDS
 ZONES: tuple[str, ...] = ("zone-a", "zone-b", "zone-c")
 
 Role = Literal["primary", "secondary", "sentinel", "arbiter"]
@@ -174,6 +177,83 @@ class RoleChange:
     at_wall: float  # unix seconds
     new_primary: str  # pod name
     source: str  # e.g. "sentinel +switch-master", "role-controller promote"
+
+
+@dataclass(frozen=True)
+class OpStep:
+    """One pod's part of a day-2 operation as the platform saw it (k8s: the OpsRequest's
+    `status.components[].progressDetails[]`; local: the emulation's own clock)."""
+
+    pod: str
+    action: str  # "restart" | "switchover" | "join" | "backup" | "restore" | "upgrade"
+    started_wall: float
+    done_wall: float
+    ok: bool = True
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class BackupArtifact:
+    """A finished full backup: where it is and what it is, for the restore and the report."""
+
+    method: str  # "mariadb-backup" | "mariadb-dump" | "datafile" | "bgsave" | KubeBlocks' backupMethod
+    source_pod: str
+    location: str  # a directory / file here; a Backup object's name on kubernetes
+    size_bytes: int | None
+    consistent_point: str | None = None  # the engine's own position (GTID, RDB save time), when known
+    handle: Any = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class OpOutcome:
+    """What a platform reports for a day-2 operation it ran to its end."""
+
+    steps: tuple[OpStep, ...] = ()
+    source: str = ""  # "local emulation", "OpsRequest/<name> status.progressDetails", ...
+    phase: str | None = None  # the operator's own verdict (OpsRequest / Backup status.phase), when any
+    backup: BackupArtifact | None = None  # backup-restore: what the restore starts from
+    new_pods: tuple[str, ...] = ()  # scale-out: the added replica(s)
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class ReplicaState:
+    """One data pod's replication health, from the engine's own status (SHOW SLAVE STATUS, INFO)."""
+
+    pod: str
+    role: str | None
+    healthy: bool  # a primary: writable; a replica: replicating from the primary and caught up
+    detail: str = ""
+
+
+@runtime_checkable
+class Operations(Protocol):
+    """Day-2 operation primitives (optional: a platform without them makes those cells not
+    applicable). Each runs the operation to its end and returns what happened; what the operation
+    means (which pod, in which order, what counts as healthy) is harness/operations.py's."""
+
+    def switchover(self, dep: Deployment, primary: PodInfo, candidate: PodInfo | None) -> OpOutcome: ...
+
+    def rolling_restart(self, dep: Deployment, order: tuple[PodInfo, ...]) -> OpOutcome:
+        """Restarts every data pod in `order`, each serving again before the next (kubernetes: the
+        operator or the StatefulSet controller chooses; the outcome says what it did)."""
+        ...
+
+    def scale_out(self, dep: Deployment, replicas: int) -> OpOutcome:
+        """Adds data pods up to `replicas`; done when each new one is replicating and caught up."""
+        ...
+
+    def upgrade(self, dep: Deployment, version: str | None) -> OpOutcome: ...
+
+    def backup(self, dep: Deployment, source: PodInfo) -> OpOutcome:
+        """A full backup of `source` under load; the outcome carries the `BackupArtifact`."""
+        ...
+
+    def restore(self, dep: Deployment, backup: BackupArtifact) -> Deployment:
+        """A new deployment started from `backup` (never in place); torn down by the caller."""
+        ...
+
+    def replication_state(self, dep: Deployment) -> list[ReplicaState]: ...
 
 
 @runtime_checkable

@@ -7,8 +7,9 @@ only), and the record of it. Like Jepsen's `:nemesis` process, each action is wr
 history (`history/nemesis.jsonl`) as an `invoke` then an `info` op, and the checker and the
 figures read the fault window back from that one source (`read_windows`).
 
-A new fault is one `FaultAction` in `ACTIONS` (and, when it needs one, a new platform primitive);
-day-2 operations (switchover, rolling restart, scale-out) are meant to be further actions.
+A new fault is one `FaultAction` in `ACTIONS` (and, when it needs one, a new platform primitive).
+Day-2 operations (harness/operations.py) are actions too, but run to their end instead of being
+held: their window is [the operation's start, its end], recorded the same way.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.clock import Clock, RealClock
-from harness.contracts import ZONES, Deployment, Fault, Platform, PodInfo
+from harness.contracts import OPERATION_KINDS, Deployment, Fault, OpOutcome, Platform, PodInfo
 from harness.errors import CellNotApplicable, HarnessError
+from harness.operations import OPERATIONS
+from harness.targeting import FaultTargetError, Target, data_pods, pick_pod, pick_zone, the_primary
 
 log = logging.getLogger("harness.faults")
+__all__ = ["ACTIONS", "NEMESIS", "NEMESIS_FILE", "FaultAction", "FaultTargetError", "FaultWindow", "Nemesis", "Target",
+           "data_pods", "inject", "pick_pod", "pick_zone", "read_windows", "the_primary"]
 
 NEMESIS = "nemesis"  # the history's process name for nemesis ops (Jepsen's :nemesis)
 NEMESIS_FILE = "nemesis.jsonl"
@@ -36,10 +41,6 @@ AIM_AHEAD_US = 1_000_000  # the target is read this long before the fault is due
 
 def iso(wall: float) -> str:
     return datetime.fromtimestamp(wall, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
-class FaultTargetError(HarnessError):
-    """The deployment is not in a state the fault can be aimed at (no single primary): the cell fails."""
 
 
 # -- the one fault window type -------------------------------------------------------------------
@@ -61,6 +62,7 @@ class FaultWindow:
     recovered_at_us: int | None
     recovered_at_wall: float | None
     planned_duration_s: float
+    operation: bool = False  # a day-2 operation: in force from its start until it finished
 
     @classmethod
     def of(cls, kind: str, injected_at_us: int, held_until_us: int | None = None) -> FaultWindow:
@@ -71,11 +73,11 @@ class FaultWindow:
         return cls(kind=kind, target="primary", instances=(), zone=None, injected_at_us=injected_at_us,
                    injected_at_wall=0.0, recovered_at_us=injected_at_us if one_shot else held_until_us,
                    recovered_at_wall=0.0 if one_shot or held_until_us is not None else None,
-                   planned_duration_s=planned)
+                   planned_duration_s=planned, operation=kind in OPERATION_KINDS)
 
     @property
     def one_shot(self) -> bool:
-        return self.planned_duration_s == 0
+        return self.planned_duration_s == 0 and not self.operation
 
     @property
     def held_until_us(self) -> int | None:
@@ -106,75 +108,31 @@ class FaultWindow:
         }
 
 
-# -- targeting: one rule for every platform ------------------------------------------------------
-@dataclass(frozen=True)
-class Target:
-    pods: tuple[PodInfo, ...]  # the pods the fault hits
-    zone: str | None  # zone faults: the zone; pod faults: the pod's zone
-
-    @property
-    def instances(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.pods)
-
-
-def _data(pods: list[PodInfo]) -> list[PodInfo]:
-    return [p for p in pods if p.role not in ("sentinel", "arbiter")]
-
-
-def the_primary(pods: list[PodInfo]) -> PodInfo:
-    primaries = [p for p in _data(pods) if p.role == "primary"]
-    if len(primaries) != 1:
-        raise FaultTargetError(f"no single primary to aim the fault at: {len(primaries)} pods report primary "
-                               f"({', '.join(p.name for p in primaries) or 'none'})")
-    return primaries[0]
-
-
-def pick_pod(pods: list[PodInfo], target: str, mode: str) -> PodInfo:
-    """The pod a pod fault hits: the one primary, a secondary (a live one first), or a pod by name."""
-    if target == "primary":
-        return the_primary(pods)
-    if target == "secondary":
-        if mode == "statefulset":
-            raise CellNotApplicable("a statefulset deployment has no secondary")
-        primary = next((p.name for p in _data(pods) if p.role == "primary"), None)
-        others = [p for p in _data(pods) if p.name != primary]
-        if not others:
-            raise CellNotApplicable(f"no secondary in this {mode} deployment")
-        return next((p for p in others if p.role == "secondary" and p.alive), next((p for p in others if p.alive), others[0]))
-    for p in pods:
-        if p.name == target:
-            return p
-    raise HarnessError(f"fault target {target!r}: no such pod (have {', '.join(p.name for p in pods)})")
-
-
-def pick_zone(pods: list[PodInfo], target: str) -> str:
-    if target == "primary":
-        return the_primary(pods).zone
-    if target not in ZONES:
-        raise HarnessError(f"zone fault target {target!r}: expected 'primary' or one of {', '.join(ZONES)}")
-    return target
-
-
 # -- the actions -------------------------------------------------------------------------------
 class FaultAction(Protocol):
     """What one fault kind does with the platform's primitives."""
 
     one_shot: bool  # the platform repairs it by itself: no recovery step is scheduled
+    operation: bool  # a day-2 operation: `start` returns when it is done, with its outcome
 
     def aim(self, pods: list[PodInfo], fault: Fault, mode: str) -> Target: ...
 
-    def start(self, platform: Platform, dep: Deployment, target: Target) -> None: ...
+    def start(self, platform: Platform, dep: Deployment, target: Target) -> OpOutcome | None: ...
 
     def stop(self, platform: Platform, dep: Deployment, target: Target) -> None: ...
 
 
 class _PodAction:
+    operation = False
+
     def aim(self, pods: list[PodInfo], fault: Fault, mode: str) -> Target:
         pod = pick_pod(pods, fault.target, mode)
         return Target((pod,), pod.zone)
 
 
 class _ZoneAction:
+    operation = False
+
     def aim(self, pods: list[PodInfo], fault: Fault, mode: str) -> Target:
         zone = pick_zone(pods, fault.target)
         return Target(tuple(p for p in pods if p.zone == zone), zone)
@@ -232,11 +190,12 @@ ACTIONS: dict[str, FaultAction] = {
 
 
 def action_for(fault: Fault) -> FaultAction:
-    if fault.kind not in ACTIONS:
-        raise HarnessError(f"unknown fault {fault.kind!r}; accepted: {', '.join(ACTIONS)}")
+    actions: dict[str, FaultAction] = {**ACTIONS, **OPERATIONS}
+    if fault.kind not in actions:
+        raise HarnessError(f"unknown fault {fault.kind!r}; accepted: {', '.join(actions)}")
     if fault.duration_s < 0:
         raise HarnessError(f"fault duration must be >= 0, got {fault.duration_s}")
-    return ACTIONS[fault.kind]
+    return actions[fault.kind]
 
 
 # -- the record ----------------------------------------------------------------------------------
@@ -289,7 +248,7 @@ def _window(start: dict[str, Any], end_us: int | None, end_wall: float | None) -
     return FaultWindow(kind=start["fault"], target=start["target"], instances=tuple(start["instances"]),
                        zone=start["zone"], injected_at_us=start["t_us"], injected_at_wall=start["wall"],
                        recovered_at_us=end_us, recovered_at_wall=end_wall,
-                       planned_duration_s=start["planned_duration_s"])
+                       planned_duration_s=start["planned_duration_s"], operation=bool(start.get("operation")))
 
 
 # -- one fault in force --------------------------------------------------------------------------
@@ -326,6 +285,7 @@ class ActiveFault:
     _clock: Clock = field(repr=False)
     _record: NemesisLog = field(repr=False)
     _observe: Observer = field(repr=False, default=_unobserved)
+    outcome: OpOutcome | None = None  # a day-2 operation: what the platform reported
     recovered_at_us: int | None = None
     recovered_at_wall: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -359,7 +319,7 @@ class ActiveFault:
             kind=self.fault.kind, target=self.fault.target, instances=self.instances, zone=self.zone,
             injected_at_us=self.injected_at_us, injected_at_wall=self.injected_at_wall,
             recovered_at_us=self.recovered_at_us, recovered_at_wall=self.recovered_at_wall,
-            planned_duration_s=self.fault.duration_s,
+            planned_duration_s=self.fault.duration_s, operation=self.outcome is not None,
         )
 
 
@@ -393,27 +353,31 @@ def aim(platform: Platform, dep: Deployment, fault: Fault, *, clock: Clock | Non
 def start(platform: Platform, dep: Deployment, aimed: Aimed, *, clock: Clock | None = None,
           record: NemesisLog | None = None, observe: Observer | None = None) -> ActiveFault:
     """Starts an aimed fault now; returns the handle that recovers it. A one-shot fault (pod-kill) is
-    recovered at once: the platform's repair is what gets measured."""
+    recovered at once: the platform's repair is what gets measured. A day-2 operation runs to its
+    end here and is recorded as stopped when it finished."""
     clock = clock or RealClock()
     record = record or NemesisLog(None)
     observe = observe or _unobserved
     fault, action, target = aimed.fault, aimed.action, aimed.target
     t_us, wall = clock.now_us(), clock.wall()
     try:
-        action.start(platform, dep, target)
+        outcome = action.start(platform, dep, target)
     except CellNotApplicable as e:
         _refused(fault, dep, e, clock, record, observe)
         raise
     one_shot = action.one_shot
     record.write("info", "start", t_us, wall, fault=fault.kind, target=fault.target, instances=list(target.instances),
-                 zone=target.zone, planned_duration_s=fault.duration_s, one_shot=one_shot)
+                 zone=target.zone, planned_duration_s=fault.duration_s, one_shot=one_shot,
+                 operation=action.operation)
     log.info("injected %s on %s (zone %s)", fault.kind, ",".join(target.instances) or "-", target.zone)
     active = ActiveFault(fault, dep, target, t_us, wall, lambda: action.stop(platform, dep, target), clock, record,
-                         observe, recovered_at_us=t_us if one_shot else None,
-                         recovered_at_wall=wall if one_shot else None)
+                         observe, outcome=outcome if action.operation else None,
+                         recovered_at_us=t_us if one_shot else None, recovered_at_wall=wall if one_shot else None)
     observe(NemesisEvent("injected", fault, dep, target=target))
     if one_shot:
         observe(NemesisEvent("recovered", fault, dep, target=target))
+    elif action.operation:
+        active.recover()  # done: the stop record is the operation's end
     return active
 
 
@@ -454,6 +418,11 @@ class Schedule(Protocol):
     def stop(self) -> None: ...
 
     def window(self) -> FaultWindow | None: ...
+
+    @property
+    def outcome(self) -> OpOutcome | None:
+        """A day-2 operation's outcome, once it finished (None for a fault)."""
+        ...
 
 
 class Nemesis:
@@ -527,6 +496,10 @@ class Nemesis:
     @property
     def injected(self) -> bool:
         return self._active is not None
+
+    @property
+    def outcome(self) -> OpOutcome | None:
+        return self._active.outcome if self._active is not None else None
 
     def stop(self) -> None:
         """Cancels a pending injection, recovers one in force, waits for the thread."""

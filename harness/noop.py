@@ -87,6 +87,7 @@ class NoopNemesis:
     at_us = 0
     error: BaseException | None = None
     injected = False
+    outcome = None
 
     def start(self) -> NoopNemesis:
         return self

@@ -94,7 +94,7 @@ def plan_cells(
             timings, note = scenario_timings(sc, settings, platform)
             for e in ens:
                 for m in mds:
-                    na = sc.not_applicable_reason(e, m)
+                    na = sc.not_applicable_reason(e, m, platform)
                     cells.append(CellPlan(sc, e, m, r, timings, na, None if na else unavailable.get(e), note))
     return cells
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from harness.config import PROFILES, Timings
-from harness.contracts import ENGINES, FAULT_KINDS, MODES, PLATFORMS
+from harness.contracts import ENGINES, MODES, NEMESIS_KINDS, PLATFORMS
 
 # OpenIM-like op weights per engine (reference/openim-workload.md): sends dominate, reads follow.
 DEFAULT_MIX: Mapping[str, Mapping[str, float]] = MappingProxyType({
@@ -39,8 +39,8 @@ class FaultDecl:
     target: str = "primary"  # "primary", "secondary", a pod name; zone faults: the primary's zone
 
     def __post_init__(self) -> None:
-        if self.kind not in FAULT_KINDS:
-            raise ValueError(f"fault kind {self.kind!r} not in {FAULT_KINDS}")
+        if self.kind not in NEMESIS_KINDS:
+            raise ValueError(f"fault kind {self.kind!r} not in {NEMESIS_KINDS}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,8 @@ class Scenario:
     not_applicable: Mapping[str, str] = field(default_factory=dict)  # mode or "engine/mode" -> reason
     # platform -> the shortest `fault_s` there, whatever the profile or a settings file says
     min_fault_s: Mapping[str, float] = field(default_factory=dict)
+    # platform -> why the scenario says nothing there (local has one server version: no upgrade)
+    not_on_platform: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         missing = [p for p in PROFILES if p not in self.timings]
@@ -69,17 +71,21 @@ class Scenario:
                 raise ValueError(f"scenario {self.name}: bad mix for {engine!r}")
         if self.fault is None and any(t.fault_s for t in self.timings.values()):
             raise ValueError(f"scenario {self.name}: fault_s set without a fault")
+        for platform in self.not_on_platform:
+            if platform not in PLATFORMS:
+                raise ValueError(f"scenario {self.name}: not_on_platform {platform!r} names no platform")
         for platform, floor in self.min_fault_s.items():
             if platform not in PLATFORMS or not floor > 0:
                 raise ValueError(f"scenario {self.name}: min_fault_s {platform!r}: {floor!r} (a platform and seconds > 0)")
             if self.fault is None or not any(t.fault_s for t in self.timings.values()):
                 raise ValueError(f"scenario {self.name}: min_fault_s for a scenario whose fault is not held")
 
-    def not_applicable_reason(self, engine: str, mode: str) -> str | None:
-        """Why this scenario says nothing about engine × mode, or None when it applies."""
+    def not_applicable_reason(self, engine: str, mode: str, platform: str | None = None) -> str | None:
+        """Why this scenario says nothing about engine × mode (on `platform`), or None when it applies."""
         if engine not in self.engines:
             return f"{self.name} does not apply to {engine}"
-        return self.not_applicable.get(f"{engine}/{mode}") or self.not_applicable.get(mode)
+        return (self.not_applicable.get(f"{engine}/{mode}") or self.not_applicable.get(mode)
+                or self.not_on_platform.get(platform or ""))
 
     def timings_for(self, profile: str) -> Timings:
         return self.timings[profile]

@@ -10,7 +10,9 @@ from scenarios.base import DEFAULT_MIX, FaultDecl, Scenario
 __all__ = ["DEFAULT_MIX", "FaultDecl", "Scenario", "get", "load_scenarios", "names", "select"]
 
 # Module order is the run order: the cheap baseline first, the long zone faults last.
-MODULES: tuple[str, ...] = ("steady", "pod_kill_primary", "pod_kill_secondary", "zone_outage", "zone_partition")
+# The day-2 operations follow the pod faults; the long zone faults stay last.
+MODULES: tuple[str, ...] = ("steady", "pod_kill_primary", "pod_kill_secondary", "switchover", "rolling_restart",
+                            "scale_out", "upgrade", "backup_restore", "zone_outage", "zone_partition")
 
 
 def load_scenarios() -> dict[str, Scenario]:
