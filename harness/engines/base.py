@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from harness.contracts import DeploySpec, Endpoint, RoleChange
     from harness.history import AckedWrite
+    from harness.platforms.local.day2 import LocalDay2
     from harness.platforms.local.pods import Pod
     from harness.platforms.local.state import LocalHandle
     from harness.workload.base import EngineClient
@@ -67,6 +68,10 @@ class Engine(Protocol):
         """Primary changes the servers or the role controller recorded, oldest first."""
         ...
 
+    def local_day2(self) -> LocalDay2:
+        """The engine's part of the local day-2 operations; CellNotApplicable when it has none."""
+        ...
+
     # -- kubernetes manifests: the pieces that differ --------------------------------------
     def kubeblocks_env(self, spec: DeploySpec) -> list[dict[str, Any]]:
         """Env of the KubeBlocks data component (empty: none set)."""
@@ -86,6 +91,7 @@ class Defaults:
     client_class: str  # the `EngineClient` there
     reader: str  # its read-back function: (endpoint, acked writes) -> (write, id found or None)
     server_module: str  # e.g. "harness.platforms.local.mariadb": deploy, version, role_of
+    day2_module: str | None = None  # e.g. "harness.platforms.local.mariadb_day2": a LocalDay2
     sentinel_component: str | None = None
 
     def _workload(self) -> Any:
@@ -126,6 +132,14 @@ class Defaults:
 
     def after_thaw(self, handle: LocalHandle, pod: Pod) -> None:
         """Nothing to do after SIGCONT."""
+
+    def local_day2(self) -> LocalDay2:
+        from harness.errors import CellNotApplicable
+
+        if self.day2_module is None:
+            raise CellNotApplicable(f"no local day-2 operations for {getattr(self, 'name', '?')} here")
+        day2: LocalDay2 = importlib.import_module(self.day2_module)  # type: ignore[assignment]
+        return day2
 
     def role_changes(self, handle: LocalHandle) -> list[RoleChange]:
         """The role changes the harness itself recorded (role controller, elections seen)."""

@@ -22,6 +22,7 @@ class Mysql(Defaults):
     client_class = "MysqlClient"
     reader = "read_rows"
     server_module = "harness.platforms.local.mariadb"
+    day2_module = "harness.platforms.local.mariadb_day2"
 
     def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
         """Each pod copies the platform's mariadb-install-db template (fast deploys)."""

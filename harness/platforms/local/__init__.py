@@ -15,16 +15,20 @@ from harness import engines
 from harness.contracts import (
     ENGINES,
     MODES,
+    BackupArtifact,
     Check,
     Deployment,
     DeploySpec,
     Endpoint,
+    OpOutcome,
     PodInfo,
+    ReplicaState,
     RoleChange,
     Topology,
 )
-from harness.errors import CellSkipped, DeployError, HarnessError
-from harness.platforms.local import faults
+from harness.errors import CellNotApplicable, CellSkipped, DeployError, HarnessError
+from harness.platforms.local import day2, faults
+from harness.platforms.local.day2 import LocalDay2
 from harness.platforms.local.preflight import preflight
 from harness.platforms.local.state import EventLog, LocalHandle
 from harness.platforms.local.supervisor import Supervisor
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalPlatform", "create", "preflight"]
 TEARDOWN_GRACE_S = 2.0  # SIGTERM, then SIGKILL: a torn-down deployment keeps no data
+OPERATION_TIMEOUT_S = 180.0  # a day-2 operation not done by then failed (KubeBlocks: 5 min per switchover)
 
 
 class LocalPlatform:
@@ -57,19 +62,22 @@ class LocalPlatform:
 
     # -- deploy ----------------------------------------------------------------------------
     def deploy(self, engine: str, mode: str, spec: DeploySpec) -> Deployment:
+        return self._deploy(engine, mode, spec)
+
+    def _deploy(self, engine: str, mode: str, spec: DeploySpec, restore_from: BackupArtifact | None = None) -> Deployment:
         if engine not in ENGINES or mode not in MODES:
             raise HarnessError(f"unknown engine/mode {engine}/{mode}; engines: {', '.join(ENGINES)}; modes: {', '.join(MODES)}")
         eng = engines.get(engine)
         eng.check_available()  # raises CellSkipped when the server is not installed (mongod)
-        dep_id = f"{engine}-{mode}-{next(self._ids)}"
+        dep_id = f"{engine}-{mode}-{next(self._ids)}" + ("-restored" if restore_from else "")
         log_dir = self.run_dir / "logs" / dep_id
         handle = LocalHandle(id=dep_id, engine=engine, mode=mode, spec=spec, registry=self.registry,
                              log_dir=log_dir, work_dir=self.work_dir / dep_id,
-                             events=EventLog(log_dir / "events.log"), hooks=eng)
+                             events=EventLog(log_dir / "events.log"), hooks=eng, restore_from=restore_from)
         deadline = time.monotonic() + spec.ready_timeout_s
         dep = Deployment(id=dep_id, engine=engine, mode=mode, platform=self.name,
                          topology=Topology(replicas=0, zones=()), handle=handle)
-        handle.events.write(f"deploy {engine}/{mode} start")
+        handle.events.write(f"deploy {engine}/{mode} start" + (f" from backup {restore_from.location}" if restore_from else ""))
         try:
             eng.deploy(handle, deadline, self._template)
             data = handle.data_pods()
@@ -106,7 +114,7 @@ class LocalPlatform:
     def pods(self, dep: Deployment) -> list[PodInfo]:
         h = _handle(dep)
         out = []
-        for p in h.pods.values():
+        for p in list(h.pods.values()):
             role = h.hooks.role_of(h, p)
             out.append(PodInfo(name=p.name, zone=p.zone, role=role, host=p.host, port=p.port,  # type: ignore[arg-type]
                                alive=p.alive() and not p.frozen))
@@ -135,6 +143,41 @@ class LocalPlatform:
     def heal(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
         faults.resume(_handle(dep), pods)
 
+    # -- day-2 operations (harness/operations.py decides targets and order) ------------------
+    def _day2(self, dep: Deployment) -> tuple[LocalHandle, LocalDay2, float]:
+        h = _handle(dep)
+        return h, engines.get(h.engine).local_day2(), time.monotonic() + OPERATION_TIMEOUT_S
+
+    def switchover(self, dep: Deployment, primary: PodInfo, candidate: PodInfo | None) -> OpOutcome:
+        h, d2, deadline = self._day2(dep)
+        return day2.switchover(h, d2, primary, candidate, deadline)
+
+    def rolling_restart(self, dep: Deployment, order: tuple[PodInfo, ...]) -> OpOutcome:
+        h, d2, deadline = self._day2(dep)
+        return day2.rolling_restart(h, d2, order, deadline)
+
+    def scale_out(self, dep: Deployment, replicas: int) -> OpOutcome:
+        h, d2, deadline = self._day2(dep)
+        out = day2.scale_out(h, d2, replicas, deadline)
+        dep.topology = Topology(replicas=len(h.data_pods()), zones=tuple(sorted({p.zone for p in h.pods.values()})))
+        return out
+
+    def upgrade(self, dep: Deployment, version: str | None) -> OpOutcome:
+        raise CellNotApplicable("this machine has one server version per engine: there is no version to upgrade to")
+
+    def backup(self, dep: Deployment, source: PodInfo) -> OpOutcome:
+        h, d2, _ = self._day2(dep)
+        return day2.backup(h, d2, source, self.work_dir / "backups" / f"{dep.id}-{source.name}")
+
+    def restore(self, dep: Deployment, backup: BackupArtifact) -> Deployment:
+        """A new deployment of the same engine and mode whose volumes start from `backup`."""
+        h = _handle(dep)
+        return self._deploy(h.engine, h.mode, h.spec, restore_from=backup)
+
+    def replication_state(self, dep: Deployment) -> list[ReplicaState]:
+        h, d2, _ = self._day2(dep)
+        return d2.replication_state(h)
+
     def role_changes(self, dep: Deployment) -> list[RoleChange]:
         h = _handle(dep)
         return engines.get(h.engine).role_changes(h)
@@ -158,7 +201,7 @@ class LocalPlatform:
             h.supervisor.stop()
         if h.controller is not None:
             h.controller.stop()
-        threads = [threading.Thread(target=p.stop, args=(self.registry, TEARDOWN_GRACE_S)) for p in h.pods.values()]
+        threads = [threading.Thread(target=p.stop, args=(self.registry, TEARDOWN_GRACE_S)) for p in list(h.pods.values())]
         for t in threads:
             t.start()
         for t in threads:

@@ -19,12 +19,12 @@ import pymysql
 
 from harness.contracts import ZONES, Endpoint
 from harness.errors import DeployError
-from harness.platforms.local.mariadb_admin import query, socket_path
+from harness.platforms.local.mariadb_admin import query
+from harness.platforms.local.mariadb_day2 import load_dump, restore_source
+from harness.platforms.local.mariadb_pod import DATABASE, LOG_FILE_SIZE, argv_builder, init_sql
 from harness.platforms.local.pods import Pod, binary, server_errors, wait_ready
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file
 
-DATABASE = "openIM_v3"
-LOG_FILE_SIZE = "16M"  # the same at install time and at start: no redo-log resize on first start
 _VERSION: dict[str, str] = {}
 
 
@@ -68,76 +68,6 @@ def make_socket_dir(handle: LocalHandle) -> Path:
     return short
 
 
-def server_cnf(handle: LocalHandle, pod: Pod, index: int) -> str:
-    """The pod's my.cnf: replication settings only in kubeblocks mode."""
-    lines = [
-        "[mariadbd]",
-        f"datadir={pod.data_dir}",
-        f"port={pod.port}",
-        "bind-address=127.0.0.1",
-        f"socket={socket_path(handle, pod)}",
-        f"pid-file={handle.work_dir / 'run' / (pod.name + '.pid')}",
-        "user=root",
-        "skip-name-resolve",
-        f"innodb-log-file-size={LOG_FILE_SIZE}",
-        "innodb-data-file-path=ibdata1:10M:autoextend",
-        "innodb-buffer-pool-size=64M",
-        "innodb-flush-log-at-trx-commit=1",
-        "performance-schema=OFF",
-        "max-connections=1000",
-        f"init-file={handle.work_dir / 'conf' / 'init.sql'}",
-    ]
-    if handle.mode == "kubeblocks":
-        s = handle.spec
-        lines += [
-            f"server-id={101 + index}",
-            "log-bin=mysql-bin",
-            "log-slave-updates=ON",
-            "binlog-format=ROW",
-            "sync-binlog=1",
-            "gtid-strict-mode=ON",
-            "read-only=ON",  # the role controller makes only the primary writable
-            "skip-slave-start=ON",  # the role controller points replication at the current primary
-            # only the primary waits for acks: the controller switches it on at promotion (a replica
-            # with it on would make its own applier wait for acks that never come)
-            "rpl-semi-sync-master-enabled=OFF",
-            "rpl-semi-sync-slave-enabled=ON",
-            f"rpl-semi-sync-master-timeout={s.semi_sync_timeout_ms}",
-            "rpl-semi-sync-master-wait-point=AFTER_SYNC",
-        ]
-    return "\n".join(lines) + "\n"
-
-
-def init_sql(root_pw: str, repl_pw: str, fenced_clients: bool) -> str:
-    """Runs at every server start, outside the binlog (no GTIDs of its own on any pod)."""
-    lines = [
-        "SET sql_log_bin=0;",
-        f"ALTER USER 'root'@'localhost' IDENTIFIED VIA mysql_native_password USING PASSWORD('{root_pw}');",
-        f"CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '{root_pw}';",
-        "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;",
-        f"CREATE USER IF NOT EXISTS 'repl'@'127.0.0.1' IDENTIFIED BY '{repl_pw}';",
-        "GRANT REPLICATION SLAVE, REPLICATION SLAVE ADMIN ON *.* TO 'repl'@'127.0.0.1';",
-        f"CREATE DATABASE IF NOT EXISTS `{DATABASE}`;",
-    ]
-    if fenced_clients:
-        lines.append("REVOKE READ_ONLY ADMIN ON *.* FROM 'root'@'127.0.0.1';")
-    return "\n".join(lines) + "\n"
-
-
-def _argv(handle: LocalHandle, template: Path, index: int):
-    server = binary("mariadbd", "mariadb-server")
-
-    def build(pod: Pod) -> list[str]:
-        if not (pod.data_dir / "mysql").is_dir():  # first start: the volume is empty
-            shutil.rmtree(pod.data_dir, ignore_errors=True)
-            shutil.copytree(template, pod.data_dir)
-        cnf = handle.work_dir / "conf" / f"{pod.name}.cnf"
-        write_secret_file(cnf, server_cnf(handle, pod, index))
-        return [server, f"--defaults-file={cnf}"]
-
-    return build
-
-
 def deploy(handle: LocalHandle, deadline: float, template: Path) -> Endpoint:
     handle.secrets["root"] = secrets.token_urlsafe(24)
     handle.secrets["repl"] = secrets.token_urlsafe(24)
@@ -145,7 +75,9 @@ def deploy(handle: LocalHandle, deadline: float, template: Path) -> Endpoint:
     (handle.work_dir / "run").mkdir(parents=True, exist_ok=True)  # pid files
     handle.socket_dir = make_socket_dir(handle)
     write_secret_file(handle.work_dir / "conf" / "init.sql", init_sql(handle.secrets["root"], handle.secrets["repl"], kb))
-    pods = [new_pod(handle, f"mysql-{i}", ZONES[i], _argv(handle, template, i)) for i in range(2 if kb else 1)]
+    template = restore_source(handle, template)  # a restored deployment starts from its backup
+    handle.seed_dir = template
+    pods = [new_pod(handle, f"mysql-{i}", ZONES[i], argv_builder(handle, template, i)) for i in range(2 if kb else 1)]
     for p in pods:
         p.start(handle.registry)
     for p in pods:
@@ -165,6 +97,7 @@ def deploy(handle: LocalHandle, deadline: float, template: Path) -> Endpoint:
         handle.endpoint = Endpoint(engine="mysql", mode=handle.mode, addresses=((pods[0].host, pods[0].port),),
                                    password=handle.secrets["root"], user="root", database=DATABASE)
     check_write(handle.endpoint, deadline)
+    load_dump(handle, pods[0])
     return handle.endpoint
 
 

@@ -16,46 +16,9 @@ from harness.contracts import ZONES, Endpoint
 from harness.errors import DeployError
 from harness.platforms.local import sentinel
 from harness.platforms.local.pods import Pod, binary, wait_ready
+from harness.platforms.local.redis_day2 import enable_aof_after_restore, restore_into
+from harness.platforms.local.redis_pod import MASTER_NAME, info_role, ping, redis_argv
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file
-
-CLUSTER = "redis"  # the KubeBlocks Cluster name this emulates
-MASTER_NAME = f"{CLUSTER}-redis"  # KubeBlocks: $REDIS_COMPONENT_NAME = <cluster>-<component>
-
-
-def redis_conf(pod: Pod, password: str, appendonly: bool, replicaof: tuple[str, int] | None) -> str:
-    lines = [
-        "bind 127.0.0.1",
-        f"port {pod.port}",
-        f"dir {pod.data_dir}",
-        'logfile ""',
-        "daemonize no",
-        f"requirepass {password}",
-        f"masterauth {password}",
-        f"appendonly {'yes' if appendonly else 'no'}",
-        "appendfsync everysec",
-        "repl-diskless-sync-delay 0",  # replicas sync at once (deploy speed; writes are not affected)
-    ]
-    if not appendonly:
-        lines.append('save ""')  # no persistence at all: what "appendonly off" is meant to test
-    if replicaof:
-        lines.append(f"replicaof {replicaof[0]} {replicaof[1]}")
-    return "\n".join(lines) + "\n"
-
-
-def _redis_argv(handle: LocalHandle, replication: bool):
-    server = binary("redis-server")
-
-    def build(pod: Pod) -> list[str]:
-        replicaof = None
-        if replication:
-            master = current_master(handle)
-            if master and master[1] != pod.port:
-                replicaof = master
-        conf = write_secret_file(handle.work_dir / "conf" / f"{pod.name}.conf",
-                                 redis_conf(pod, handle.secrets["redis"], handle.spec.redis_appendonly, replicaof))
-        return [server, str(conf)]
-
-    return build
 
 
 def _sentinel_argv(handle: LocalHandle, master_port: int):
@@ -73,37 +36,14 @@ def _sentinel_argv(handle: LocalHandle, master_port: int):
     return build
 
 
-def sentinel_ports(handle: LocalHandle) -> list[int]:
-    return [p.port for p in handle.pods.values() if p.kind == "sentinel"]
-
-
-def current_master(handle: LocalHandle) -> tuple[str, int] | None:
-    """The Sentinels' master; before any Sentinel runs, redis-0 (the initial primary)."""
-    ports = [p.port for p in handle.pods.values() if p.kind == "sentinel" and p.alive() and not p.frozen]
-    found = sentinel.ask_master(ports, handle.secrets["sentinel"], MASTER_NAME) if ports else None
-    if found:
-        return found
-    if any(p.kind == "sentinel" and p.starts for p in handle.pods.values()):
-        return None  # Sentinels exist but none answers: start without replicaof, Sentinel will fix it
-    return ("127.0.0.1", handle.pods["redis-0"].port)
-
-
-def ping(port: int, password: str) -> bool:
-    with sentinel.client(port, password) as c:
-        return bool(c.ping())
-
-
-def info_role(pod: Pod, password: str) -> dict[str, str]:
-    with sentinel.client(pod.port, password, timeout=0.5) as c:
-        return {k: str(v) for k, v in c.info("replication").items()}
-
-
 def deploy(handle: LocalHandle, deadline: float) -> Endpoint:
     handle.secrets["redis"] = secrets.token_urlsafe(24)
     pw = handle.secrets["redis"]
     kb = handle.mode == "kubeblocks"
     n = 2 if kb else 1
-    data = [new_pod(handle, f"redis-{i}", ZONES[i], _redis_argv(handle, kb)) for i in range(n)]
+    data = [new_pod(handle, f"redis-{i}", ZONES[i], redis_argv(handle, kb)) for i in range(n)]
+    for p in data:
+        restore_into(handle, p)  # a restored deployment: every volume holds the backup's RDB
     if kb:
         handle.secrets["sentinel"] = secrets.token_urlsafe(24)
         for i in range(3):
@@ -112,6 +52,7 @@ def deploy(handle: LocalHandle, deadline: float) -> Endpoint:
         p.start(handle.registry)
     for p in data:
         wait_ready(p, lambda: ping(p.port, pw), deadline, "answering PING")  # noqa: B023 - polled here
+        enable_aof_after_restore(handle, p)
     if not kb:
         handle.endpoint = Endpoint(engine="redis", mode=handle.mode, addresses=(("127.0.0.1", data[0].port),),
                                    password=pw)

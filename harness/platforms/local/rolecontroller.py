@@ -19,7 +19,7 @@ from pathlib import Path
 import pymysql
 
 from harness.contracts import RoleChange
-from harness.errors import DeployError
+from harness.errors import DeployError, HarnessError
 from harness.platforms.local import mariadb_admin
 from harness.platforms.local.state import LocalHandle
 
@@ -179,6 +179,41 @@ class RoleController:
         self.handle.role_changes.append(RoleChange(at_wall=time.time(), new_primary=new,
                                                    source="role-controller promote"))
         self.handle.events.write(f"role-controller: promoted {new} (was {old})")
+
+    def switchover(self, new: str, deadline: float) -> None:
+        """A planned move (KubeBlocks' switchover action): fence the primary, wait until `new` has
+        applied everything it wrote, promote `new`, repoint clients, rejoin the old one as a replica.
+        If `new` does not catch up in time the old primary is made writable again and this raises."""
+        with self._lock:
+            old = self.primary
+            if old is None or new == old or new not in self.handle.pods:
+                raise HarnessError(f"switchover to {new!r}: the primary is {old!r}")
+            old_pod, new_pod = self.handle.pods[old], self.handle.pods[new]
+            self.fence(old)
+            written = parse_gtid(mariadb_admin.query(self.handle, old_pod, "SELECT @@gtid_binlog_pos AS pos",
+                                                     ADMIN_TIMEOUT_S)[0]["pos"])
+            while True:
+                applied = parse_gtid(mariadb_admin.query(self.handle, new_pod, "SELECT @@gtid_current_pos AS pos",
+                                                         PROBE_TIMEOUT_S)[0]["pos"])
+                if all(applied.get(d, 0) >= seq for d, seq in written.items()):
+                    break
+                if time.monotonic() > deadline:
+                    self._make_primary(old)
+                    raise HarnessError(f"switchover: {new} did not catch up with {old} in time; {old} stays primary")
+                time.sleep(0.01)
+            self._promote(new)
+            self.primary = new
+            self.failures = 0
+            self._publish(new)
+            self.handle.role_changes.append(RoleChange(at_wall=time.time(), new_primary=new,
+                                                       source="role-controller switchover"))
+            self.handle.events.write(f"role-controller: switchover {old} -> {new}")
+            self._rejoin(old)
+
+    def rejoin(self, name: str) -> None:
+        """A new pod (scale-out) replicates from the primary at once, not at the next reconcile."""
+        with self._lock:
+            self._rejoin(name)
 
     def _promote(self, name: str) -> None:
         """Apply what was received (no acknowledged write left behind), then stop replicating."""

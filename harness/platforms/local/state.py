@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from harness.contracts import DeploySpec, Endpoint, RoleChange
+from harness.contracts import BackupArtifact, DeploySpec, Endpoint, RoleChange
 from harness.platforms.local.pods import Pod
 from harness.procs import ProcessRegistry
 
@@ -64,11 +64,13 @@ class LocalHandle:
     controller: RoleController | None = None  # mysql kubeblocks: the role controller
     socket_dir: Path | None = None  # mysql: where unix sockets live (short path, see mariadb.socket_dir)
     role_changes: list[RoleChange] = field(default_factory=list)
+    seed_dir: Path | None = None  # mysql: the data directory a new pod copies (the template, or a restored backup)
+    restore_from: BackupArtifact | None = None  # a deployment restored from a backup starts from it
     torn_down: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     def data_pods(self) -> list[Pod]:
-        return [p for p in self.pods.values() if p.kind == "data"]
+        return [p for p in list(self.pods.values()) if p.kind == "data"]
 
     def pod_by_port(self, port: int) -> Pod | None:
         return next((p for p in self.pods.values() if p.port == port), None)
