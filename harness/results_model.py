@@ -23,6 +23,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
+from harness.contracts import OPERATION_KINDS
 from harness.results import SCHEMA_ID, read_results, validate
 
 Num = int | float  # never coerced: 0 and 0.0 render differently
@@ -30,7 +31,7 @@ Num = int | float  # never coerced: 0 and 0.0 render differently
 
 def _absent_nulls(cls: type[BaseModel], data: Any) -> Any:
     """Before validation: a null Block field becomes that block's absent instance (a missing one is
-    absent by its default)."""
+    absent by its default); a null list field is an empty list."""
     if not isinstance(data, Mapping):
         return data
     out = dict(data)
@@ -38,6 +39,8 @@ def _absent_nulls(cls: type[BaseModel], data: Any) -> Any:
         tp = f.annotation
         if name in out and out[name] is None and isinstance(tp, type) and issubclass(tp, Block):
             out[name] = tp.absent()
+        elif name in out and out[name] is None and f.default_factory is list:
+            del out[name]  # a null list (steps, reasons, pods, ...) reads as empty
     return out
 
 
@@ -234,6 +237,89 @@ class CellTimings(Block):
     observe_s: Num | None = None
 
 
+# -- a day-2 operation (cell["operation"], next to the usual blocks; absent for a fault scenario) -------
+class OperationStep(Record):
+    """One pod's part of the operation: seconds from the measured load's start."""
+
+    pod: str = "?"
+    action: str = "?"  # restart | switchover | join | backup | restore | upgrade
+    at_s: Num | None = None
+    done_s: Num | None = None
+    ok: bool | None = None
+    detail: str = ""
+
+
+class PodState(Record):
+    pod: str = "?"
+    role: str | None = None
+    healthy: bool | None = None
+    detail: str = ""
+
+
+class EndState(Block):
+    """After the operation, from the engines' own status: one primary, every replica caught up."""
+
+    healthy: bool | None = None
+    primaries: int | None = None
+    settled_s: Num | None = None
+    reasons: list[str] = Field(default_factory=list)
+    pods: list[PodState] = Field(default_factory=list)
+
+
+class Backup(Block):
+    method: str | None = None
+    source_pod: str | None = None
+    size_bytes: int | None = None
+    consistent_point: str | None = None
+    duration_s: Num | None = None
+
+
+class Hole(Record):
+    """A write acknowledged before the backup's consistent point that the restored copy lacks."""
+
+    stream: str | None = None
+    id: str | None = None
+    ack_s: Num | None = None
+
+
+class Restore(Block):
+    """The restored copy read back: `holes` are the ones that count (acknowledged before its consistent
+    point); `missing` also counts writes acknowledged after it, which no backup can hold."""
+
+    valid: bool | None = None
+    duration_s: Num | None = None
+    checked: int | None = None
+    found: int | None = None
+    missing: int | None = None
+    holes: int | None = None
+    consistent_point_s: Num | None = None
+    stale_s: Num | None = None
+    first_holes: list[Hole] = Field(default_factory=list)
+
+
+class Operation(Block):
+    """What a day-2 operation did and how it ended; its verdict is also verdict.checkers.operation."""
+
+    valid: bool | None = None
+    reasons: list[str] = Field(default_factory=list)
+    kind: str | None = None
+    source: str | None = None
+    phase: str | None = None
+    started_at_s: Num | None = None
+    done_at_s: Num | None = None
+    duration_s: Num | None = None
+    within_load: bool | None = None
+    steps: list[OperationStep] = Field(default_factory=list)
+    primary_before: str | None = None
+    primary_after: str | None = None
+    primary_changes: int | None = None
+    latency_during_ms: Percentiles = Field(default_factory=Percentiles.absent)
+    end_state: EndState = Field(default_factory=EndState.absent)
+    new_pods: list[str] = Field(default_factory=list)
+    backup: Backup = Field(default_factory=Backup.absent)
+    restore: Restore = Field(default_factory=Restore.absent)
+
+
 class Cell(Record):
     """One cell (scenario x engine x mode x repeat). Unknown keys (notes, by_op, wall_s, ...) are kept."""
 
@@ -245,6 +331,7 @@ class Cell(Record):
     reason: str | None = None
     topology: Topology = Field(default_factory=Topology.absent)
     fault: Fault = Field(default_factory=Fault.absent)
+    operation: Operation = Field(default_factory=Operation.absent)  # a day-2 scenario's cell only
     measures: Measures = Field(default_factory=Measures)
     load: Load = Field(default_factory=Load.absent)
     role_changes: list[RoleChange] = Field(default_factory=list)
@@ -300,6 +387,31 @@ def p99_ms(c: Cell) -> Any:
 
 def rto_s(c: Cell) -> Any:
     return c.measures.availability.rto_s
+
+
+def operation_kind(c: Cell) -> str | None:
+    """The day-2 operation a cell stands for (its block's kind, else its fault's), None for a fault."""
+    kind = c.operation.kind or c.fault.kind
+    return kind if kind in OPERATION_KINDS else None
+
+
+def is_day2(c: Cell) -> bool:
+    """A day-2 scenario's cell, measured or not: a not-applicable one has no fault block, so its
+    scenario name (the operation's, as every day-2 scenario is named) decides."""
+    return operation_kind(c) is not None or c.scenario in OPERATION_KINDS
+
+
+def operation_verdict(c: Cell) -> tuple[bool | None, tuple[str, ...]]:
+    """(valid, reasons) of the operation checker: the block's own, else the persisted verdict's.
+    None: not judged (no operation block and no operation checker)."""
+    op = c.operation
+    if op and op.valid is not None:
+        return op.valid, tuple(op.reasons)
+    checkers = c.measures.verdict.checkers or {}
+    r = checkers.get("operation")
+    if r is not None and r.valid is not None:
+        return r.valid, tuple(r.reasons)
+    return None, tuple(op.reasons)
 
 
 def as_results(data: Results | Mapping[str, Any]) -> Results:

@@ -112,11 +112,11 @@ def invalid_cell(ok_cell: dict) -> dict:
     return c
 
 
-def ok_cell(mode: str, p99: float = 2.0, scenario: str = "steady", repeat: int = 0) -> dict:
+def ok_cell(mode: str, p99: float = 2.0, scenario: str = "steady", repeat: int = 0, engine: str = "mysql") -> dict:
     gen = {"valid": True, "reasons": [], "offered_ops_s": 200.0, "delivered_ops_s": {"steady": 199.9},
            "delivered_fraction": {"steady": 0.9995}, "schedule_lag_ms": {"p50": 0.7, "p99": 3.0, "max": 9.0},
            "longest_stall_s": 0.01, "hub_block_s": 0.0}
-    return cell_record(scenario=scenario, engine="mysql", mode=mode, status="ok", repeat=repeat,
+    return cell_record(scenario=scenario, engine=engine, mode=mode, status="ok", repeat=repeat,
                        topology={"replicas": 1, "zones": ["zone-a"]},
                        measures={"ops": {"total": 1, "ok": 1, "failed": 0, "unknown": 0},
                                  "throughput_ops_s": {"steady": 199.9, "during_fault": None, "after_recovery": None},

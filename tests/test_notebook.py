@@ -3,6 +3,7 @@ directory (tests/conftest.py `real_run_dir`: redis, steady + pod-kill-primary, b
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -122,3 +123,30 @@ def test_bad_run_dir_is_one_line_exit_2(tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr
     with pytest.raises(HarnessError, match="no results.json"):
         review.locate_run_dir(tmp_path)
+
+
+def test_day2_drill_down_renders_one_operation(tmp_path):
+    """On a synthetic run with day-2 cells (tests/day2_fixtures.py, no servers): the first operation
+    with data is drilled into: its steps, its timeline with the step marks, its end state."""
+    from day2_fixtures import day2_results, write_run_dir
+
+    run = write_run_dir(tmp_path / "run", day2_results())
+    nb = nbformat.read(notebook.execute(run), 4)
+    errors = [o for o in _outputs(nb) if o.get("output_type") == "error"]
+    assert not errors, [f"{o['ename']}: {o['evalue']}" for o in errors]
+    streams = "".join(o.get("text", "") for o in _outputs(nb) if o.get("output_type") == "stream")
+    assert "operation drill-down: rolling-restart on mysql (kubeblocks)" in streams
+    section = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                   and c.source.startswith("## Drill-down: one day-2 operation"))
+    out = nb.cells[section + 1].get("outputs", [])
+    html = "\n".join(str(o.get("data", {}).get("text/html", "")) for o in out)
+    # the steps, in the block's order, with the switchover's detail and the computed durations
+    assert re.search(r"<td>1</td>\s*<td>mysql-1</td>\s*<td>restart</td>\s*<td>6.0</td>\s*<td>9.1</td>\s*<td>3.1</td>",
+                     html), html
+    for needle in ("<td>switchover</td>", "mysql-0 -&gt; mysql-1",
+                   "replicating from mysql-1, caught up",  # the end state per pod
+                   "primary changes 1 (mysql-0 → mysql-1)", "end state healthy (settled 0.4 s after)",
+                   "not-applicable: a StatefulSet as OpenIM ships it has one instance"):  # the engine's day-2 table
+        assert needle in html, needle
+    pngs = [o for o in out if "image/png" in o.get("data", {})]
+    assert len(pngs) == 1  # the operation's timeline

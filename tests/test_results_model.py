@@ -149,3 +149,76 @@ def test_load_results_validates_like_read_results(tmp_path, raw):
     with pytest.raises(HarnessError, match="not JSON"):
         load_results(tmp_path)
     assert load_results(raw) == load_results(raw)
+
+
+# -- the day-2 operation block (synthetic: tests/day2_fixtures.py) ------------------------------------
+def test_the_operation_block_parses_with_its_values_and_types():
+    from day2_fixtures import ROLLING_RESTART_KB, day2_results
+
+    from harness.results_model import is_day2, operation_kind, operation_verdict
+
+    res = load_results(day2_results())  # the fixture is a valid v1 document (the schema knows `operation`)
+    cells = {c.key: c for c in res.cells}
+    kb = cells[("rolling-restart", "mysql", "kubeblocks")]
+    op = kb.operation
+    assert op and op.kind == "rolling-restart" and op.source == "local emulation" and op.phase is None
+    assert (op.started_at_s, op.done_at_s, op.duration_s, op.within_load) == (6.0, 14.2, 8.2, True)
+    assert [(s.pod, s.action, s.at_s, s.done_s, s.ok) for s in op.steps] == [
+        (s["pod"], s["action"], s["at_s"], s["done_s"], s["ok"]) for s in ROLLING_RESTART_KB["steps"]]
+    assert op.primary_changes == 1 and type(op.primary_changes) is int
+    assert op.latency_during_ms.p99 == 12.3 and op.latency_during_ms.max == 2100.0
+    assert op.end_state.healthy and op.end_state.settled_s == 0.4 and op.end_state.pods[0].role == "secondary"
+    assert not op.backup and not op.restore and op.backup.size_bytes is None  # null: absent
+    assert "operation" not in kb.measures.model_fields_set and kb.model_extra is not None
+    assert "operation" not in kb.model_extra  # a field of the cell, not an unknown key
+    br = cells[("backup-restore", "mysql", "statefulset")].operation
+    assert br.backup.size_bytes == 5242880 and br.restore.holes == 2 and br.restore.first_holes[0].id == "u-17"
+    assert operation_verdict(cells[("switchover", "mysql", "kubeblocks")])[0] is False
+    assert operation_kind(kb) == "rolling-restart" and is_day2(kb)
+    na = cells[("switchover", "mysql", "statefulset")]
+    assert not na.operation and not na.fault and is_day2(na)  # not applicable: known by its scenario
+    steady = cells[("steady", "mysql", "kubeblocks")]
+    assert not steady.operation and not is_day2(steady) and operation_verdict(steady) == (None, ())
+
+
+def test_results_without_an_operation_block_still_load():
+    """A run from before operations were recorded: no cell has one, every reader still works."""
+    from test_generator_evidence import ok_cell, results
+
+    old = results([ok_cell("kubeblocks"), ok_cell("statefulset", scenario="pod-kill-primary")])
+    assert all("operation" not in c for c in old["cells"])
+    res = load_results(old)
+    assert all(not c.operation and c.operation.steps == [] and c.operation.end_state.healthy is None
+               for c in res.cells)
+    assert all(r[0] != "day-2 operation" for r in T.side_by_side_rows(res, "steady", "mysql"))
+
+
+def test_operation_block_tolerates_nulls_and_falls_back_to_the_verdict():
+    from harness.results_model import operation_verdict
+
+    c = as_cell({"scenario": "switchover", "status": "ok", "fault": {"kind": "switchover"},
+                 "operation": {"kind": "switchover", "steps": None, "reasons": None, "end_state": None,
+                               "latency_during_ms": None, "future": 1},
+                 "verdict": {"valid": False, "checkers": {"operation": {"valid": False, "reasons": ["no move"]}}}})
+    assert c.operation.steps == [] and not c.operation.end_state and c.operation.model_extra == {"future": 1}
+    assert operation_verdict(c) == (False, ("no move",))
+
+
+def test_the_schema_accepts_the_fixture_and_refuses_a_broken_operation():
+    from day2_fixtures import day2_results
+
+    from harness.results import schema_errors
+
+    doc = day2_results()
+    assert schema_errors(doc) == []
+    for mutate, where in ((lambda op: op.update(kind="reboot"), "operation/kind"),
+                          (lambda op: op.update(valid="yes"), "operation/valid"),
+                          (lambda op: op["steps"][0].pop("pod"), "operation/steps/0"),
+                          (lambda op: op.update(primary_changes=-1), "operation/primary_changes")):
+        bad = copy.deepcopy(doc)
+        mutate(bad["cells"][2]["operation"])
+        errors = " ".join(map(str, schema_errors(bad)))
+        assert f"cells/2/{where}" in errors, (where, errors)
+    ok = copy.deepcopy(doc)
+    ok["cells"][2]["operation"] = None  # null: a fault scenario's cell
+    assert schema_errors(ok) == []

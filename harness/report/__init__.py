@@ -1,7 +1,8 @@
 """`harness report DIR`: report.md, self-contained report.html and figures/*.png from a run directory.
 
 Order (design.md, Report): header -> verdict table per engine -> side-by-side per scenario ->
-per-cell timelines -> methodology -> skipped / not applicable and why. Everything comes from the
+day-2 operations (when the run has any) -> per-cell timelines -> methodology -> skipped / not
+applicable and why. Everything comes from the
 run directory's own files (results.json, settings.json, cells/*/timeline.csv).
 """
 
@@ -15,6 +16,7 @@ from typing import Any
 from harness.config import ValiditySettings
 from harness.contracts import DeploySpec
 from harness.errors import HarnessError
+from harness.report import day2 as D
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
 from harness.report.endpoints import endpoint_evidence_summary
@@ -163,6 +165,12 @@ def build_document(run_dir: Path, results: Results | Mapping[str, Any],
             notes = _observations(results, sc, e)
             if notes:
                 doc.add(Bullets(tuple(notes)))
+
+    # day-2 operations: only when the run has them
+    if D.day2_cells(results):
+        doc.add(Heading("Day-2 operations"), Para(D.DAY2_NOTE))
+        for e in D.day2_engines(results):
+            doc.add(Heading(e, 3), Table(D.DAY2_HEADER, tuple(D.day2_rows(results, e)), caption=f"day-2 operations: {e}"))
 
     # timelines
     doc.add(Heading("Timelines per cell"),

@@ -1,12 +1,14 @@
 """Figures (matplotlib, Agg): per-cell timelines and a write-gap summary, from the run's own files.
 
 Timelines read each cell's `timeline.csv` (written by the checker); the fault window, write gap
-and role changes come from the cell's record in results.json. Nothing is recomputed.
+and role changes come from the cell's record in results.json, and for a day-2 operation its window
+and steps (its `operation` block). Nothing is recomputed.
 """
 
 from __future__ import annotations
 
 import csv
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
+from harness.report.day2 import operation_window, step_marks  # noqa: E402
 from harness.report.tables import cells_for  # noqa: E402
-from harness.results_model import Cell, Results, as_results  # noqa: E402
+from harness.results_model import Cell, Results, as_results, operation_verdict  # noqa: E402
 from harness.verdict_record import verdict_of  # noqa: E402
 
 MODE_COLORS = {"kubeblocks": "#1f77b4", "statefulset": "#ff7f0e"}
@@ -36,16 +39,25 @@ def read_timeline(path: Path) -> dict[str, list[float]]:
     return cols
 
 
+OP_COLOR = "#17becf"
+STEP_COLORS = {"restart": "#8c564b", "switchover": "#9467bd", "join": "#2ca02c", "backup": "#1f77b4",
+               "restore": "#e377c2", "upgrade": "#bcbd22"}
+
+
 def _shade(ax: Any, cell: Cell, first: bool) -> None:
     fault = cell.fault
     inj = fault.injected_at_s
-    if inj is None:
+    window = operation_window(cell)
+    if inj is None and window is None:
         return
     rec = fault.recovered_at_s
     dur = fault.duration_s or 0
-    if dur and rec is not None:
-        ax.axvspan(inj, rec, color="#d62728", alpha=0.12, lw=0, label="fault in force" if first else None)
-    ax.axvline(inj, color="black", lw=1.3, ls="-", label="fault injected" if first else None)
+    if window is not None:  # a day-2 operation: its own window and steps instead of a fault's band
+        _operation_marks(ax, cell, window, first)
+    elif inj is not None:
+        if dur and rec is not None:
+            ax.axvspan(inj, rec, color="#d62728", alpha=0.12, lw=0, label="fault in force" if first else None)
+        ax.axvline(inj, color="black", lw=1.3, ls="-", label="fault injected" if first else None)
     gw = cell.measures.availability.write_gap_window_s
     if gw and (cell.measures.availability.rto_s or 0) > 0 or (gw and not verdict_of(cell).recovered):
         ax.axvspan(gw[0], gw[1], facecolor="none", edgecolor="#7f7f7f", hatch="///", lw=0,
@@ -55,6 +67,41 @@ def _shade(ax: Any, cell: Cell, first: bool) -> None:
         if isinstance(at, int | float):
             ax.axvline(at, color="#9467bd", ls="--", lw=1.1, label="primary change (server log)" if first else None)
             first = False
+
+
+def _operation_marks(ax: Any, cell: Cell, window: tuple[float, float], labels: bool) -> None:
+    """The operation in progress as a band, each step as a dotted line; on the top panel (`labels`)
+    each step is named with its pod, staggered so close steps stay readable."""
+    ax.axvspan(*window, color=OP_COLOR, alpha=0.15, lw=0, label="operation in progress" if labels else None)
+    seen: set[str] = set()
+    for i, m in enumerate(step_marks(cell)):
+        color = STEP_COLORS.get(m.action, "#7f7f7f") if m.ok else "#d62728"
+        legend = f"step: {m.action}" if labels and m.action not in seen else None
+        seen.add(m.action)
+        ax.axvline(m.at_s, color=color, ls=":", lw=1.4, label=legend)
+        if labels:
+            ax.text(m.at_s, 0.96 - 0.09 * (i % 4), f" {m.label}", transform=ax.get_xaxis_transform(), fontsize=7,
+                    color=color, ha="left", va="top", bbox={"facecolor": "white", "alpha": 0.7, "lw": 0, "pad": 0.5})
+
+
+def _subtitle(cell: Cell) -> str:
+    m = cell.measures
+    if cell.fault:
+        rto = m.availability.rto_s
+        rto_t = "not recovered" if not verdict_of(cell).recovered else f"RTO {rto:.1f} s" if rto is not None else ""
+        sub = f"write gap {m.availability.write_gap_s or 0:.1f} s, {rto_t}, lost {m.consistency.lost_writes}"
+    else:
+        sub = f"{m.throughput_ops_s.steady or 0:.0f} ok ops/s, p99 {m.latency_ms.p99 or 0:.1f} ms"
+    op = cell.operation
+    valid, reasons = operation_verdict(cell)
+    if valid is False:
+        why = textwrap.shorten(reasons[0] if reasons else "see the report", 110, placeholder=" ...")
+        sub = "\n".join(textwrap.wrap(f"OPERATION FAILED: {why}", 62)) + "\n" + sub
+    elif op and isinstance(op.duration_s, int | float):
+        sub = f"{op.kind} done in {op.duration_s:.1f} s, " + sub
+    if cell.status == "invalid":
+        sub = "INVALID: the load generator fell behind (see the report's first section)\n" + sub
+    return sub
 
 
 def timeline_figure(run_dir: Path, results: Results | Mapping[str, Any], scenario: str, engine: str, repeat: int,
@@ -92,16 +139,7 @@ def timeline_figure(run_dir: Path, results: Results | Mapping[str, Any], scenari
         bot.stairs(tl["p99_ms"], edges, color=MODE_COLORS[mode], lw=1.6, label="p99 of the second", baseline=None)
         _shade(top, cell, first=True)
         _shade(bot, cell, first=False)
-        m = cell.measures
-        if cell.fault:
-            rto = m.availability.rto_s
-            rto_t = "not recovered" if not verdict_of(cell).recovered else f"RTO {rto:.1f} s" if rto is not None else ""
-            sub = f"write gap {m.availability.write_gap_s or 0:.1f} s, {rto_t}, lost {m.consistency.lost_writes}"
-        else:
-            sub = f"{m.throughput_ops_s.steady or 0:.0f} ok ops/s, p99 {m.latency_ms.p99 or 0:.1f} ms"
-        if cell.status == "invalid":
-            sub = "INVALID: the load generator fell behind (see the report's first section)\n" + sub
-        top.set_title(f"{engine} / {mode}\n{sub}", fontsize=10)
+        top.set_title(f"{engine} / {mode}\n{_subtitle(cell)}", fontsize=10)
         top.grid(alpha=0.3)
         bot.grid(alpha=0.3, which="both")
         if log_p99:
@@ -115,11 +153,26 @@ def timeline_figure(run_dir: Path, results: Results | Mapping[str, Any], scenari
             top.set_ylabel("ops per second")
             bot.set_ylabel("p99 latency (ms)")
         top.set_ylim(bottom=0)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=8.5, frameon=False)
+    legend: dict[str, Any] = {}  # every column's entries once (a day-2 step may appear in one mode only)
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(lab, h)
+    handles, labels = list(legend.values()), list(legend)
+    # a day-2 operation outlasting the load: the axis ends with the load's data (and its last step), not the band
+    ends = [tl["t_s"][-1] + 1 for _, _, tl in cols if tl.get("t_s")]
+    marks = [m.at_s + 1 for _, c, _ in cols for m in step_marks(c)]
+    op_ends = [w[1] for _, c, _ in cols if (w := operation_window(c))]
+    if ends and op_ends and max(op_ends) > max(ends + marks):
+        first = min(tl["t_s"][0] for _, _, tl in cols if tl.get("t_s"))
+        right = max(ends + marks)
+        pad = 0.03 * (right - first)
+        axes[0][0].set_xlim(first - pad, right + pad)
+    ncol = min(6, len(labels), 3 * len(cols))
+    rows = -(-len(labels) // ncol) if labels else 1
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=8.5, frameon=False)
     rep = f" (repeat {repeat})" if repeat else ""
     fig.suptitle(f"{scenario}{rep}", fontsize=12, fontweight="bold")
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.tight_layout(rect=(0, 0.05 + 0.035 * (rows - 1), 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=DPI)
     plt.close(fig)

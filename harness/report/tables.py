@@ -23,6 +23,7 @@ from harness.results_model import (
     Run,
     as_cells,
     as_results,
+    operation_verdict,
     p99_ms,
     rto_s,
     steady_throughput_ops_s,
@@ -108,6 +109,9 @@ def availability_text(cells: CellsLike) -> str:
     cells = as_cells(cells)
     if not cells:
         return "–"
+    failed = [r for c in cells for valid, rs in [operation_verdict(c)] if valid is False for r in rs or ("",)]
+    if failed:  # a day-2 operation that did not do its job: its reasons, not a gap that reads as fine
+        return "**operation failed**: " + "; ".join(dict.fromkeys(r or "no reason recorded" for r in failed))
     gap = med(cells, _gap)
     rto = med(cells, rto_s)
     recovered = all(verdict_of(c).recovered for c in cells)
@@ -292,7 +296,10 @@ def verdict_rows(results: ResultsLike, engine: str) -> list[tuple[str, ...]]:
             continue
         kb_t = availability_text(kb) if kb else status_of(results, sc, engine, "kubeblocks")
         sts_t = availability_text(sts) if sts else status_of(results, sc, engine, "statefulset")
-        verdict = gap_verdict(kb, sts) if kb and sts else ("kubeblocks only" if kb else "statefulset only")
+        failed = [m for m, cs in (("kubeblocks", kb), ("statefulset", sts))
+                  if any(operation_verdict(c)[0] is False for c in cs)]
+        verdict = (" and ".join(failed) + ": operation failed" if failed else gap_verdict(kb, sts) if kb and sts
+                   else ("kubeblocks only" if kb else "statefulset only"))
         rows.append((f"availability: {sc}", kb_t, sts_t, verdict))
     all_kb = [c for sc in scenarios for c in cells_for(results, sc, engine, "kubeblocks")]
     all_sts = [c for sc in scenarios for c in cells_for(results, sc, engine, "statefulset")]
@@ -344,6 +351,8 @@ def side_by_side_rows(results: ResultsLike, scenario: str, engine: str) -> list[
     sts = cells_for(results, scenario, engine, "statefulset")
     rows: list[tuple[str, ...]] = [("status", status_of(results, scenario, engine, "kubeblocks"),
                                     status_of(results, scenario, engine, "statefulset"), "")]
+    if any(c.operation or operation_verdict(c)[0] is not None for c in (*kb, *sts)):
+        rows.append(("day-2 operation", operation_check_text(kb), operation_check_text(sts), ""))
     for label, getter, unit, digits in SIDE_METRICS:
         a = med(kb, getter) if kb else None
         b = med(sts, getter) if sts else None
@@ -353,6 +362,16 @@ def side_by_side_rows(results: ResultsLike, scenario: str, engine: str) -> list[
         rows.append((label, fmt(a, unit, digits), fmt(b, unit, digits), delta))
     rows.append(("server-recorded primary changes", role_text(kb), role_text(sts), ""))
     return rows
+
+
+def operation_check_text(cells: CellsLike) -> str:
+    """The operation checker's word on a day-2 cell: the numbers beside it hold only when it is valid."""
+    out = []
+    for c in as_cells(cells):
+        valid, reasons = operation_verdict(c)
+        out.append("valid" if valid else "not judged" if valid is None
+                   else "**failed**: " + ("; ".join(reasons) or "no reason recorded"))
+    return "; ".join(out) or "–"
 
 
 def role_text(cells: CellsLike) -> str:
