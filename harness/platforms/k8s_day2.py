@@ -80,10 +80,12 @@ REDIS = 'REDISCLI_AUTH="$PW" redis-cli -h 127.0.0.1 -p 6379'
 REDIS_STATUS = READ_PW + f"{REDIS} INFO replication"
 MONGODB_STATUS = READ_PW + (
     "mongosh --quiet --host 127.0.0.1 --port 27017 -u root -p \"$PW\" --authenticationDatabase admin --eval "
-    "'const s = rs.status(); const me = s.members.find(m => m.self); "
+    "'let out; try { const s = rs.status(); const me = s.members.find(m => m.self); "
     "const p = s.members.find(m => m.stateStr === \"PRIMARY\"); "
-    "print(JSON.stringify({state: me.stateStr, sync: me.syncSourceHost, t: me.optimeDate.getTime(), "
-    "pt: p ? p.optimeDate.getTime() : null, primary: p ? p.name : null}))'")
+    "out = {state: me.stateStr, sync: me.syncSourceHost, t: me.optimeDate.getTime(), "
+    "pt: p ? p.optimeDate.getTime() : null, primary: p ? p.name : null}; } catch (e) { "
+    "out = {state: db.hello().isWritablePrimary ? \"PRIMARY\" : \"NOT-IN-A-REPLICA-SET\"}; } "
+    "print(JSON.stringify(out))'")
 MYSQL_DUMP = READ_PW + (
     'MYSQL_PWD="$PW" exec mysqldump --user=root --host=127.0.0.1 --protocol=TCP --single-transaction '
     f"--source-data=2 --hex-blob --routines --triggers --events --set-gtid-purged=OFF --databases {MYSQL_DATABASE}")

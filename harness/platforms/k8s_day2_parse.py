@@ -147,7 +147,7 @@ def mysql_state(pod: str, text: str, primary: PodInfo | None) -> ReplicaState:
     writable = flags.get("read_only") == "0" and flags.get("super_read_only") == "0"
     rs = _kv(text, ":")
     io = rs.get("Replica_IO_Running") or rs.get("Slave_IO_Running")
-    if not flags:
+    if not flags.get("read_only"):
         return ReplicaState(pod, None, False, "no answer from mysql")
     if io is None:  # no replication configured
         if writable:
