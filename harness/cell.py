@@ -24,6 +24,7 @@ from harness.contracts import Deployment, Endpoint, Fault, Platform
 from harness.errors import CellNotApplicable, CellSkipped
 from harness.faults import NEMESIS_FILE, FaultWindow, Nemesis, Observer, Schedule, iso
 from harness.noop import NoopNemesis
+from harness.operations import deploy_spec_for
 from harness.plan import CellPlan
 from harness.results import cell_record
 from harness.signals import Interrupted
@@ -154,7 +155,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
     s = env.settings
     t = plan.timings
     env.on_phase("deploy")
-    dep: Deployment = env.platform.deploy(plan.engine, plan.mode, s.deploy_spec())
+    dep: Deployment = env.platform.deploy(plan.engine, plan.mode, deploy_spec_for(plan.fault, plan.engine, s.deploy_spec()))
     state["dep_id"] = dep.id
     state["topology"] = dep.topology.to_json()
     state["version"] = dep.version

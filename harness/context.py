@@ -32,3 +32,4 @@ class RunContext:
     results: ResultsWriter | None = None  # results.json, rewritten after every cell
     dry_run: bool = False
     install_kubeblocks: bool = False  # k8s: move an installed KubeBlocks of another version to the pinned one
+    data_protection: bool = False  # a selected scenario takes backups: kind/k8s enable KubeBlocks' backup controller

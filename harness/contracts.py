@@ -60,6 +60,9 @@ class DeploySpec:
     memory: str = "0.5Gi"
     storage: str = "20Gi"
     ready_timeout_s: float = 120.0
+    # kubeblocks on kind/k8s: the serviceVersion to deploy; None: the newest the addon offers on the
+    # preferred line. The upgrade scenario starts from an older one (harness/manifests/day2.py UPGRADES).
+    service_version: str | None = None
 
     def replace(self, **changes: Any) -> DeploySpec:
         from dataclasses import replace

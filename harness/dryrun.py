@@ -22,6 +22,7 @@ from harness.contracts import Platform
 from harness.errors import HarnessError
 from harness.faults import Observer
 from harness.noop import NoopWorkload
+from harness.operations import needs_data_protection
 from harness.plan import CellPlan
 from harness.platforms import create, entry
 from harness.platforms.commands import Runner, Step
@@ -47,7 +48,8 @@ def dry_run_plan(platform_name: str, cells: Sequence[CellPlan], settings: Settin
     with tempfile.TemporaryDirectory(prefix="harness-dry-run-") as scratch:
         run = RunContext(settings=settings, run_dir=Path(scratch), work_dir=Path(scratch), clock=clock,
                          out=out if out is not None else io.StringIO(), dry_run=True,
-                         install_kubeblocks=install_kubeblocks)
+                         install_kubeblocks=install_kubeblocks,
+                         data_protection=needs_data_protection(c.fault.kind if c.fault else None for c in cells))
         if not entry(platform_name).plans_commands:
             raise HarnessError(f"--dry-run: the {platform_name} platform cannot print a plan of its commands")
         platform = cast(PlanningPlatform, create(platform_name, run))

@@ -13,10 +13,20 @@ its script exits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.contracts import Deployment, Fault, Operations, OpOutcome, Platform, PodInfo, ReplicaState
+from harness.contracts import (
+    Deployment,
+    DeploySpec,
+    Fault,
+    Operations,
+    OpOutcome,
+    Platform,
+    PodInfo,
+    ReplicaState,
+)
 from harness.errors import CellNotApplicable
 from harness.targeting import Target, data_pods, pick_pod, the_primary
 
@@ -116,6 +126,21 @@ class BackupRestore(_Operation):
 
     def start(self, platform: Platform, dep: Deployment, target: Target) -> OpOutcome:
         return operations_of(platform).backup(dep, target.pods[0])
+
+
+def deploy_spec_for(fault: Fault | None, engine: str, spec: DeploySpec) -> DeploySpec:
+    """The deployment an operation needs. The upgrade starts below the version it goes to (on kind/k8s the
+    serviceVersion of `UPGRADES`; the newest one offered, the default, leaves nothing to upgrade to)."""
+    if fault is None or fault.kind != "upgrade":
+        return spec
+    from harness.manifests.day2 import UPGRADES
+
+    return spec.replace(service_version=UPGRADES[engine].kubeblocks_from)
+
+
+def needs_data_protection(fault_kinds: Iterable[str | None]) -> bool:
+    """A run that takes backups needs KubeBlocks' data-protection controller (kind/k8s enable it then)."""
+    return "backup-restore" in set(fault_kinds)
 
 
 # every value satisfies harness.faults.FaultAction (one_shot, operation, aim, start, stop)

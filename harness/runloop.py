@@ -28,6 +28,7 @@ from harness.context import RunContext
 from harness.contracts import ENGINES, MODES, Platform
 from harness.errors import HarnessError
 from harness.faults import iso
+from harness.operations import needs_data_protection
 from harness.plan import CellPlan, fmt_duration, plan_cells, planned_total_s, scenario_timings
 from harness.procs import ProcessRegistry, find_leftovers, state_dir_from_env
 from harness.progress import Progress, make_progress
@@ -165,7 +166,8 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
         }, indent=1) + "\n")
         work_dir = Path(os.environ.get("HARNESS_WORK_DIR", "/tmp")) / f"harness-{run_id}"
         run = RunContext(settings=req.settings, run_dir=run_dir, work_dir=work_dir, registry=registry, log=log,
-                         out=out_stream, gate=gate, install_kubeblocks=req.install_kubeblocks)
+                         out=out_stream, gate=gate, install_kubeblocks=req.install_kubeblocks,
+                         data_protection=needs_data_protection(s.fault.kind if s.fault else None for s in selected))
         platform = platform_factory(platform_name, run)
         checks = platform.preflight()
         missing = [c for c in checks if c.required and not c.ok]

@@ -34,14 +34,27 @@ def cluster_crd_schema() -> dict[str, Any]:
     return _crd_v1_schema(crd)
 
 
-@functools.cache
+def crd_schema(file: str, version: str) -> dict[str, Any]:
+    """The openAPIV3Schema of `version` in one of shared/'s KubeBlocks v1.0.2 CRD files."""
+    shared = shared_dir()
+    crd = shared / "kubeblocks" / "crds-v1.0.2" / file if shared else None
+    if crd is None or not crd.is_file():
+        pytest.skip(f"KubeBlocks CRD {file} not found under {REPO.parent / 'shared/kubeblocks/crds-v1.0.2'}")
+    return _crd_schema(crd, version)
+
+
 def _crd_v1_schema(crd: Path) -> dict[str, Any]:
+    return _crd_schema(crd, "v1")
+
+
+@functools.cache
+def _crd_schema(crd: Path, version: str) -> dict[str, Any]:
     """Parsed once per session (2 MB of YAML; libyaml's loader when PyYAML has it). Read-only."""
     import yaml
 
     doc = yaml.load(crd.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    version = next(v for v in doc["spec"]["versions"] if v["name"] == "v1")
-    return version["schema"]["openAPIV3Schema"]
+    found = next(v for v in doc["spec"]["versions"] if v["name"] == version)
+    return found["schema"]["openAPIV3Schema"]
 
 
 def unknown_fields(obj: Any, schema: dict[str, Any], path: str = "") -> list[str]:

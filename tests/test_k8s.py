@@ -142,7 +142,8 @@ def _fake_k8s(pods_by_ns: dict[str, list[dict]] | None = None, sentinel_log: str
     version), `slices` (ns -> EndpointSlices JSON), `events` (ns -> Events JSON), `kcm` (the
     kube-controller-manager pods JSON), `phase` (every Cluster's phase)."""
     pods_by_ns = pods_by_ns if pods_by_ns is not None else {}
-    secret = {"data": {"password": base64.b64encode(SECRET_VALUE.encode()).decode()}}
+    encoded = base64.b64encode(SECRET_VALUE.encode()).decode()
+    secret = {"data": {key: encoded for key in ("password", "mysql-password", "redis-password", "mongodb-password")}}
     state = {"kubeblocks": None, "slices": {}, "events": {}, "kcm": "", "phase": "Running", **state}
 
     def answer(argv):
@@ -672,3 +673,453 @@ def test_role_event_time_is_read_as_kubeblocks_1_0_writes_it():
     assert role_event_wall("2025-03-20T19:06:20.554442Z") == pytest.approx(1742497580.554442)
     assert role_event_wall("1") is None and role_event_wall(None) is None and role_event_wall("v2") is None
     assert [parse_go_duration(d) for d in ("50s", "1m0s", "4m12.5s", "850ms", "fast")] == [50, 60, 252.5, 0.85, None]
+
+
+# -- day-2 operations on the fake cluster (harness/platforms/k8s_day2.py) -------------------------
+
+
+def _ops_json(phase, *details, progress="1/1", conditions=()):
+    comps = {"mysql": {"phase": "Running", "progressDetails": list(details)}} if details else {}
+    return json.dumps({"status": {"phase": phase, "progress": progress, "components": comps,
+                                  "conditions": list(conditions), "startTimestamp": "2026-03-01T10:00:00Z",
+                                  "completionTimestamp": "2026-03-01T10:00:30Z"}})
+
+
+def _detail(pod_name, start, end, status="Succeed", message=""):
+    return {"objectKey": f"Pod/{pod_name}", "status": status, "startTime": start, "endTime": end, "message": message}
+
+
+MYSQL_PRIMARY_STATUS = "read_only=0 super_read_only=0\n"
+MYSQL_REPLICA_STATUS = """read_only=1 super_read_only=1
+*************************** 1. row ***************************
+             Replica_IO_State: Waiting for source to send event
+                  Source_Host: mysql-kb-mysql-1.mysql-kb-mysql-headless.openim-poc-mysql-kubeblocks.svc.cluster.local
+           Replica_IO_Running: Yes
+          Replica_SQL_Running: Yes
+        Seconds_Behind_Source: 0
+"""
+
+
+def _day2_fake(pods_by_ns, **state):
+    """The fake cluster plus KubeBlocks' day-2 objects. `state`: `ops` (OpsRequest JSON), `backup` (Backup
+    JSON), `status` (pod -> what the engine status script prints), `lastsave` (successive LASTSAVE answers)."""
+    runner = _fake_k8s(pods_by_ns, **{"ops": _ops_json("Succeed"), "backup": "{}", "status": {}, "lastsave": [],
+                                      **state})
+    base = runner._responder
+    st = runner.state
+
+    def answer(argv):
+        cmd = " ".join(argv)
+        if "get" in argv and "opsrequests.operations.kubeblocks.io/" in cmd:
+            return CommandResult(0, st["ops"])
+        if "get" in argv and "backups.dataprotection.kubeblocks.io/" in cmd:
+            return CommandResult(0, st["backup"])
+        if "backuppolicies.dataprotection" in cmd:
+            return CommandResult(0, "Available")
+        if "backuprepos.dataprotection" in cmd and "get" in argv:
+            return CommandResult(0, "Ready")
+        if "deployment/backup-minio" in cmd:
+            return CommandResult(0, "1")
+        if "componentversions" in cmd:
+            return CommandResult(0, json.dumps({"status": {"serviceVersions": "8.0.39,8.0.44,8.4.9"}}))
+        if "exec" in argv:
+            pod_name = argv[argv.index("-n") + 2]
+            script = argv[-1]
+            if "LASTSAVE" in script:
+                return CommandResult(0, st["lastsave"].pop(0) if st["lastsave"] else "0")
+            if "mysqldump" in script:
+                return CommandResult(0, "-- CHANGE REPLICATION SOURCE TO SOURCE_LOG_FILE='binlog.000002', "
+                                        "SOURCE_LOG_POS=157;\nCREATE DATABASE openIM_v3;\n")
+            return CommandResult(0, st["status"].get(pod_name, ""))
+        return base(argv)
+
+    runner._responder = answer
+    return runner
+
+
+def _swapped(pods):
+    swap = {"primary": "secondary", "secondary": "primary"}
+    return [dict(p, metadata=dict(p["metadata"], labels={**p["metadata"]["labels"],
+                                                          "kubeblocks.io/role": swap[p["metadata"]["labels"]["kubeblocks.io/role"]]}))
+            for p in pods]
+
+
+def _after(runner, before):
+    """Commands after index `before`, without kubectl's path and flags, minus the reads and polls."""
+    out = []
+    for c in runner.commands()[before:]:
+        words = c.split()
+        out.append(" ".join(words[1:]) if words[0].endswith("kubectl") else c)
+    return [c for c in out if not c.startswith("get ")]
+
+
+def test_fake_cluster_switchover_applies_the_opsrequest_waits_for_its_phase_then_the_candidates_label(tmp_path):
+    pods = {MYSQL_NS: list(MYSQL_PODS)}
+    detail = _detail("mysql-kb-mysql-1", "2026-03-01T10:00:01Z", "2026-03-01T10:00:03.5Z")
+    runner = _day2_fake(pods, ops=_ops_json("Succeed", detail))
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    primary, candidate = sorted(k8s.pods(dep), key=lambda p: p.role != "primary")
+    pods[MYSQL_NS] = _swapped(MYSQL_PODS)
+    before, waits_before = len(runner.commands()), len(runner.waits())
+    outcome = k8s.switchover(dep, primary, candidate)
+    path = tmp_path / "manifests" / MYSQL_NS / "opsrequest-mysql-kb-switchover-1.yaml"
+    assert _after(runner, before) == [f"apply -f {path}"]
+    doc = yaml_load(path)
+    assert doc["spec"]["switchover"] == [{"componentName": "mysql", "instanceName": "mysql-kb-mysql-1",
+                                          "candidateName": "mysql-kb-mysql-0"}]
+    assert [w for w, _ in runner.waits()[waits_before:]] == [
+        f"opsrequest/mysql-kb-switchover-1 -n {MYSQL_NS} status.phase terminal (Succeed|Failed|Cancelled|Aborted)",
+        f"pod/mysql-kb-mysql-0 -n {MYSQL_NS} labelled kubeblocks.io/role=primary, the only primary",
+    ]
+    assert outcome.phase == "Succeed" and outcome.source == "OpsRequest/mysql-kb-switchover-1 status.progressDetails"
+    (step,) = outcome.steps
+    assert (step.pod, step.action, step.ok) == ("mysql-kb-mysql-1", "switchover", True)
+    assert step.done_wall - step.started_wall == pytest.approx(2.5)
+
+
+def test_fake_cluster_switchover_that_kubeblocks_calls_succeed_but_never_moves_the_role_fails(tmp_path):
+    pods = {MYSQL_NS: list(MYSQL_PODS)}
+    k8s = _k8s(_day2_fake(pods), tmp_path)
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    primary, candidate = sorted(k8s.pods(dep), key=lambda p: p.role != "primary")
+    with pytest.raises(DeployError, match="pod/mysql-kb-mysql-0 .* labelled kubeblocks.io/role=primary"):
+        k8s.switchover(dep, primary, candidate)
+
+
+def test_fake_cluster_a_failed_opsrequest_is_a_clear_error_and_a_stuck_one_names_what_it_waited_for(tmp_path):
+    failed = _ops_json("Failed", _detail("mysql-kb-mysql-0", "2026-03-01T10:00:01Z", "2026-03-01T10:05:01Z", "Failed",
+                                         "switchover action timed out"), progress="0/1")
+    runner = _day2_fake({MYSQL_NS: list(MYSQL_PODS)}, ops=failed)
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    with pytest.raises(DeployError, match=r"OpsRequest/mysql-kb-restart-1 \(Restart\) ended Failed: "
+                                          r"Pod/mysql-kb-mysql-0: switchover action timed out \(progress 0/1\)"):
+        k8s.rolling_restart(dep, ())
+    runner.state["ops"] = _ops_json("Running")
+    with pytest.raises(DeployError, match=r"opsrequest/mysql-kb-restart-2 -n openim-poc-mysql-kubeblocks status.phase "
+                                          r"terminal \(Succeed\|Failed\|Cancelled\|Aborted\)"):
+        k8s.rolling_restart(dep, ())
+    assert [t for w, t in runner.waits() if "restart-2" in w] == [900.0]
+    runner.state["ops"] = _ops_json("Aborted", conditions=[{"type": "Aborted", "status": "True", "message": "timeout"}])
+    with pytest.raises(DeployError, match="ended Aborted: Aborted: timeout"):
+        k8s.scale_out(dep, 3)
+
+
+def test_fake_cluster_kubeblocks_rolling_restart_records_each_pods_progress_in_order(tmp_path):
+    details = (_detail("mysql-kb-mysql-1", "2026-03-01T10:00:20Z", "2026-03-01T10:00:40Z"),
+               _detail("mysql-kb-mysql-0", "2026-03-01T10:00:01Z", "2026-03-01T10:00:19Z"))
+    runner = _day2_fake({MYSQL_NS: list(MYSQL_PODS)}, ops=_ops_json("Succeed", *details, progress="2/2"))
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    out = k8s.rolling_restart(dep, tuple(k8s.pods(dep)))
+    assert [(s.pod, s.action) for s in out.steps] == [("mysql-kb-mysql-0", "restart"), ("mysql-kb-mysql-1", "restart")]
+    doc = yaml_load(tmp_path / "manifests" / MYSQL_NS / "opsrequest-mysql-kb-restart-1.yaml")
+    assert doc["spec"] == {"clusterName": "mysql-kb", "type": "Restart", "restart": [{"componentName": "mysql"}],
+                           "timeoutSeconds": 900}
+    assert out.detail == "progress 2/2"
+
+
+def test_fake_cluster_statefulset_restart_and_upgrade_are_rollouts_and_the_rest_not_applicable(tmp_path):
+    ns = "openim-poc-mysql-statefulset"
+    runner = _day2_fake({ns: [pod("mysql-0", "openim-poc-worker", None, "", "", "10.0.2.1")]})
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "statefulset", SPEC)
+    pods = k8s.pods(dep)
+    assert [(p.name, p.role) for p in pods] == [("mysql-0", "primary")]
+    before = len(runner.commands())
+    out = k8s.rolling_restart(dep, tuple(pods))
+    assert _after(runner, before) == [f"rollout restart statefulset/mysql -n {ns}",
+                                      f"rollout status statefulset/mysql -n {ns} --timeout=600s"]
+    assert out.source == "statefulset/mysql rollout" and out.phase is None
+    before = len(runner.commands())
+    k8s.upgrade(dep, None)
+    assert _after(runner, before) == [f"set image statefulset/mysql mysql=mysql:8.0.45 -n {ns}",
+                                      f"rollout status statefulset/mysql -n {ns} --timeout=600s"]
+    assert dep.version == "8.0.45"
+    with pytest.raises(CellNotApplicable, match="switchover on a statefulset"):
+        k8s.switchover(dep, pods[0], None)
+    with pytest.raises(CellNotApplicable, match="scale-out on a statefulset"):
+        k8s.scale_out(dep, 2)
+
+
+def test_fake_cluster_kubeblocks_upgrade_starts_from_the_older_version_and_goes_to_the_newer(tmp_path):
+    from harness.operations import deploy_spec_for
+
+    runner = _day2_fake({MYSQL_NS: list(MYSQL_PODS)})
+    k8s = _k8s(runner, tmp_path)
+    spec = deploy_spec_for(Fault("upgrade"), "mysql", SPEC)
+    assert deploy_spec_for(Fault("pod-kill"), "mysql", SPEC) is SPEC
+    dep = k8s.deploy("mysql", "kubeblocks", spec)
+    assert dep.version == "8.0.39"
+    assert "serviceVersion: 8.0.39" in (tmp_path / "manifests" / MYSQL_NS / "cluster-mysql-kb.yaml").read_text()
+    k8s.upgrade(dep, None)
+    doc = yaml_load(tmp_path / "manifests" / MYSQL_NS / "opsrequest-mysql-kb-upgrade-1.yaml")
+    assert doc["spec"]["upgrade"] == {"components": [{"componentName": "mysql", "serviceVersion": "8.0.44"}]}
+    assert dep.version == "8.0.44"
+    with pytest.raises(CellNotApplicable, match="runs 8.0.44, not older than the upgrade's 8.0.44"):
+        k8s.upgrade(dep, None)
+    with pytest.raises(DeployError, match="offers only 8.0.39, 8.0.44, 8.4.9"):
+        k8s.upgrade(dep, "8.0.99")
+    with pytest.raises(DeployError, match="serviceVersion 8.0.1: ComponentVersion mysql offers only"):
+        k8s.deploy("mysql", "kubeblocks", SPEC.replace(service_version="8.0.1"))
+
+
+def test_fake_cluster_scale_out_waits_for_the_new_pod_to_replicate_and_catch_up(tmp_path):
+    pods = {MYSQL_NS: list(MYSQL_PODS)}
+    third = pod("mysql-kb-mysql-2", "openim-poc-worker2", "secondary", "mysql", "mysql-kb", "10.0.0.3")
+    runner = _day2_fake(pods, status={"mysql-kb-mysql-1": MYSQL_PRIMARY_STATUS, "mysql-kb-mysql-0": MYSQL_REPLICA_STATUS})
+    answer = runner._responder
+
+    def scaled_on_apply(argv):  # the new pod appears once the OpsRequest is applied
+        if "apply" in argv and "scale-out" in " ".join(argv):
+            pods[MYSQL_NS] = [*MYSQL_PODS, third]
+        return answer(argv)
+
+    runner._responder = scaled_on_apply
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    with pytest.raises(DeployError, match=r"new pod\(s\) mysql-kb-mysql-2 replicating from the primary and caught up"):
+        k8s.scale_out(dep, 3)
+    runner.state["status"]["mysql-kb-mysql-2"] = MYSQL_REPLICA_STATUS
+    pods[MYSQL_NS] = list(MYSQL_PODS)
+    k8s2 = _k8s(runner, tmp_path)
+    dep2 = k8s2.deploy("mysql", "kubeblocks", SPEC)
+    out = k8s2.scale_out(dep2, 3)
+    assert out.new_pods == ("mysql-kb-mysql-2",) and dep2.topology.replicas == 3
+    doc = yaml_load(tmp_path / "manifests" / MYSQL_NS / "opsrequest-mysql-kb-scale-out-1.yaml")
+    assert doc["spec"]["horizontalScaling"] == [{"componentName": "mysql", "scaleOut": {"replicaChanges": 1}}]
+    with pytest.raises(CellNotApplicable, match="one pod per zone"):
+        k8s2.scale_out(dep2, 4)
+
+
+def test_fake_cluster_kubeblocks_backup_makes_the_repo_once_and_records_what_kubeblocks_did(tmp_path):
+    done = json.dumps({"status": {"phase": "Completed", "totalSize": "1.5Mi", "startTimestamp": "2026-03-01T10:00:00Z",
+                                  "completionTimestamp": "2026-03-01T10:00:42Z",
+                                  "target": {"selectedTargetPods": ["mysql-kb-mysql-0"]},
+                                  "timeRange": {"end": "2026-03-01T10:00:40Z"}}})
+    runner = _day2_fake({MYSQL_NS: list(MYSQL_PODS)}, backup=done)
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    secondary = next(p for p in k8s.pods(dep) if p.role == "secondary")
+    before, waits_before = len(runner.commands()), len(runner.waits())
+    out = k8s.backup(dep, secondary)
+    repo_dir = tmp_path / "manifests" / "openim-poc-backup"
+    assert _after(runner, before) == [
+        f"apply -f {repo_dir}/namespace-openim-poc-backup.yaml",
+        "apply -f - < secret/backup-minio-credential (value not shown)",
+        f"apply -f {repo_dir}/deployment-backup-minio.yaml",
+        f"apply -f {repo_dir}/service-backup-minio.yaml",
+        f"apply -f {repo_dir}/backuprepo-openim-poc-minio.yaml",
+        f"apply -f {tmp_path}/manifests/{MYSQL_NS}/backup-mysql-kb-backup-1.yaml",
+    ]
+    assert [w.split(" (")[0] for w, _ in runner.waits()[waits_before:]] == [
+        "deployment/backup-minio -n openim-poc-backup readyReplicas=1",
+        "backuprepo/openim-poc-minio status.phase=Ready",
+        f"backuppolicy/mysql-kb-mysql-backup-policy -n {MYSQL_NS} status.phase=Available",
+        f"backup/mysql-kb-backup-1 -n {MYSQL_NS} status.phase terminal",
+    ]
+    b = out.backup
+    assert (b.method, b.source_pod, b.location, b.size_bytes) == ("xtrabackup", "mysql-kb-mysql-0", "mysql-kb-backup-1",
+                                                                   1572864)
+    assert b.consistent_point == "2026-03-01T10:00:40Z" and out.phase == "Completed"
+    assert out.steps[0].done_wall - out.steps[0].started_wall == 42
+    secret_stdin = next(s for s in runner.stdins if "backup-minio-credential" in s)
+    assert "accessKeyId" in secret_stdin
+    before = len(runner.commands())
+    k8s.backup(dep, secondary)
+    assert [c for c in _after(runner, before) if "backup-minio" in c or "backuprepo" in c] == [], "once per run"
+    runner.state["backup"] = json.dumps({"status": {"phase": "Failed", "failureReason": "datasafed push: no such bucket"}})
+    with pytest.raises(DeployError, match=r"Backup/mysql-kb-backup-3 \(xtrabackup\) ended Failed: datasafed push"):
+        k8s.backup(dep, secondary)
+    before = len(runner.commands())
+    k8s.close()
+    assert _after(runner, before) == ["delete backuprepos.dataprotection.kubeblocks.io/openim-poc-minio --ignore-not-found",
+                                      "delete namespace openim-poc-backup --ignore-not-found --wait=true"]
+
+
+def test_fake_cluster_kubeblocks_restore_is_a_new_cluster_on_the_other_node_port(tmp_path):
+    from harness.contracts import BackupArtifact
+
+    restored_pods = [pod("mysql-kb-restored-mysql-0", "openim-poc-worker", "primary", "mysql", "mysql-kb-restored", "10.0.1.1")]
+    pods = {MYSQL_NS: list(MYSQL_PODS)}
+    runner = _day2_fake(pods)
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    pods[MYSQL_NS] = restored_pods  # the fake answers every selector with these
+    before = len(runner.commands())
+    new = k8s.restore(dep, BackupArtifact("xtrabackup", "mysql-kb-mysql-0", "mysql-kb-backup-1", None))
+    ops = yaml_load(tmp_path / "manifests" / MYSQL_NS / "opsrequest-mysql-kb-restore-1.yaml")
+    assert ops["spec"]["clusterName"] == "mysql-kb-restored" and ops["spec"]["restore"]["backupName"] == "mysql-kb-backup-1"
+    assert _after(runner, before)[-1].endswith("service-mysql-kb-restored-primary-nodeport.yaml")
+    assert new.id == "mysql-kubeblocks-restored" and new.handle.name == "mysql-kb-restored"
+    assert k8s.endpoint(new).addresses == (("127.0.0.1", 30307),), "the statefulset port: free while this cell runs"
+    assert any("-l app.kubernetes.io/instance=mysql-kb-restored" in c for c in runner.commands()[before:])
+    before = len(runner.commands())
+    k8s.teardown(new)
+    assert _after(runner, before) == [f"delete clusters.apps.kubeblocks.io/mysql-kb-restored service/mysql-kb-restored-primary-nodeport "
+                                      f"-n {MYSQL_NS} --ignore-not-found --wait=true --timeout=300s"], "the namespace stays"
+
+
+def test_fake_cluster_statefulset_mysql_dump_and_restore_keep_the_password_on_stdin(tmp_path):
+    from harness.contracts import PodInfo
+
+    runner = _day2_fake({})
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "statefulset", SPEC)
+    src = PodInfo("mysql-0", "zone-a", "primary", "", 3306, True)
+    out = k8s.backup(dep, src)
+    b = out.backup
+    dump = tmp_path / "backups" / "mysql-statefulset" / "mysqldump.sql"
+    assert b.location == str(dump) and dump.read_text().startswith("-- CHANGE REPLICATION SOURCE")
+    assert (b.method, b.consistent_point, b.size_bytes) == ("mysqldump", "binlog.000002:157", len(dump.read_bytes()))
+    execs = [c for c in runner.commands() if " exec " in c]
+    assert "--single-transaction" in execs[-1] and "< the password (not shown)" in execs[-1]
+    new = k8s.restore(dep, b)
+    ns = "openim-poc-mysql-statefulset"
+    sts = yaml_load(tmp_path / "manifests" / ns / "statefulset-mysql-restored.yaml")
+    assert sts["metadata"]["name"] == "mysql-restored"
+    load = [c for c in runner.commands() if " exec " in c][-1]
+    assert "mysql-restored-0" in load and f"< the password, then {dump} (not shown)" in load
+    assert runner.stdins[-1] == SECRET_VALUE + "\n" + dump.read_text()
+    assert k8s.endpoint(new).addresses == (("127.0.0.1", 30306),)
+    assert SECRET_VALUE not in "\n".join(map(str, runner.steps))
+    before = len(runner.commands())
+    k8s.teardown(new)
+    assert _after(runner, before) == [f"delete statefulset/mysql-restored service/mysql-restored service/mysql-restored-nodeport "
+                                      f"pvc/data-mysql-restored-0 -n {ns} --ignore-not-found --wait=true --timeout=300s"]
+
+
+def test_fake_cluster_statefulset_redis_bgsave_waits_for_lastsave_then_copies_the_rdb(tmp_path):
+    from harness.contracts import PodInfo
+
+    runner = _day2_fake({}, lastsave=["1700000000", "1700000005"])
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("redis", "statefulset", SPEC)
+    ns = "openim-poc-redis-statefulset"
+    out = k8s.backup(dep, PodInfo("redis-0", "zone-a", "primary", "", 6379, True))
+    scripts = [c for c in runner.commands() if " exec " in c]
+    assert ["LASTSAVE" in c for c in scripts] == [True, False, True] and "BGSAVE" in scripts[1]
+    assert any("redis LASTSAVE on redis-0 newer than 1700000000" in w for w, _ in runner.waits())
+    rdb = tmp_path / "backups" / "redis-statefulset" / "dump.rdb"
+    assert runner.commands()[-1].endswith(f"cp -c redis {ns}/redis-0:/data/dump.rdb {rdb}")
+    assert out.backup.method == "bgsave" and out.backup.consistent_point == "RDB saved at 1700000005"
+    assert all("REDISCLI_AUTH=\"$PW\"" in c for c in scripts)
+
+
+def test_fake_cluster_replication_state_reads_the_engines_own_status(tmp_path):
+    runner = _day2_fake({MYSQL_NS: list(MYSQL_PODS)}, status={"mysql-kb-mysql-1": MYSQL_PRIMARY_STATUS,
+                                                              "mysql-kb-mysql-0": MYSQL_REPLICA_STATUS})
+    k8s = _k8s(runner, tmp_path)
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    states = k8s.replication_state(dep)
+    assert [(s.pod, s.role, s.healthy) for s in states] == [("mysql-kb-mysql-0", "secondary", True),
+                                                            ("mysql-kb-mysql-1", "primary", True)]
+    runner.state["status"]["mysql-kb-mysql-0"] = MYSQL_REPLICA_STATUS.replace("Seconds_Behind_Source: 0",
+                                                                              "Seconds_Behind_Source: 12")
+    lagging = k8s.replication_state(dep)[0]
+    assert not lagging.healthy and "12 s behind its source" in lagging.detail
+    assert SECRET_VALUE not in "\n".join(map(str, runner.steps))
+
+
+def test_replica_state_parsers():
+    from harness.contracts import PodInfo
+    from harness.platforms.k8s_day2_parse import (
+        mongodb_state,
+        mysql_state,
+        ops_status,
+        quantity_bytes,
+        redis_state,
+    )
+
+    primary = PodInfo("redis-kb-redis-1", "zone-b", "primary", "10.0.0.6", 6379, True)
+    info = ("# Replication\r\nrole:slave\r\nmaster_host:redis-kb-redis-1.redis-kb-redis-headless.ns.svc\r\n"
+            "master_link_status:up\r\nmaster_sync_in_progress:0\r\nslave_repl_offset:1000\r\n")
+    assert redis_state("redis-kb-redis-0", info, primary, 1000).healthy
+    far = redis_state("redis-kb-redis-0", info, primary, 1000 + 10**6)
+    assert not far.healthy and "1000000 bytes behind" in far.detail
+    down = redis_state("redis-kb-redis-0", info.replace("link_status:up", "link_status:down"), primary, 1000)
+    assert not down.healthy and "link to its master down" in down.detail
+    assert redis_state("redis-kb-redis-1", "role:master\r\nconnected_slaves:1\r\n", None, None).role == "primary"
+    other = PodInfo("mysql-kb-mysql-2", "zone-c", "primary", "10.0.0.9", 3306, True)
+    wrong = mysql_state("mysql-kb-mysql-0", MYSQL_REPLICA_STATUS, other)
+    assert not wrong.healthy and "not the primary mysql-kb-mysql-2" in wrong.detail
+    stopped = mysql_state("x", MYSQL_REPLICA_STATUS.replace("Replica_SQL_Running: Yes", "Replica_SQL_Running: No"), None)
+    assert not stopped.healthy and "SQL thread No" in stopped.detail
+    legacy = MYSQL_REPLICA_STATUS.replace("Replica_", "Slave_").replace("Source_Host", "Master_Host").replace(
+        "Seconds_Behind_Source", "Seconds_Behind_Master")
+    assert mysql_state("x", legacy, None).healthy
+    assert mysql_state("x", "read_only=1 super_read_only=1\n", None).healthy is False
+    assert mysql_state("x", "", None).role is None
+    mongo = '{"state": "SECONDARY", "sync": "m-0:27017", "t": 1000, "pt": 1500, "primary": "m-0:27017"}'
+    assert mongodb_state("m-1", mongo).healthy and not mongodb_state("m-1", mongo.replace("1500", "9000")).healthy
+    assert quantity_bytes("1.5Mi") == 1572864 and quantity_bytes("42") == 42 and quantity_bytes(None) is None
+    assert ops_status("", "Restart").phase == "" and ops_status("{not json", "Restart").steps == ()
+
+
+def test_k8s_platform_has_the_operations_protocol(tmp_path):
+    from harness.contracts import Operations
+
+    assert isinstance(_k8s(_fake_k8s(), tmp_path), Operations)
+
+
+def test_dry_run_backup_restore_prints_the_repo_the_backup_and_their_waits_in_order(tmp_path):
+    steps = dry_run_plan("kind", [plan_cell("backup-restore", "mysql", "kubeblocks")], out=None)
+    text = [str(s) for s in steps]
+    joined = "\n".join(text)
+    assert "--set dataProtection.enabled=false" not in joined and "snapshot.storage.k8s.io_volumesnapshots" in joined
+    order = ["kind: BackupRepo", "backuprepo-openim-poc-minio.yaml", "wait: deployment/backup-minio",
+             "wait: backuprepo/openim-poc-minio status.phase=Ready", "wait: backuppolicy/mysql-kb-mysql-backup-policy",
+             "kind: Backup\n", "backup-mysql-kb-backup-1.yaml", "wait: backup/mysql-kb-backup-1"]
+    at = [next(i for i, t in enumerate(text) if o in t + "\n") for o in order]
+    assert at == sorted(at)
+    assert not any("would fail" in t for t in text)
+
+
+@pytest.mark.parametrize("scenario", ["switchover", "rolling-restart", "scale-out", "upgrade"])
+def test_dry_run_operations_print_their_opsrequest_and_its_wait(scenario):
+    steps = [str(s) for s in dry_run_plan("kind", [plan_cell(scenario, "redis", "kubeblocks")], out=None)]
+    kind = {"switchover": "Switchover", "rolling-restart": "Restart", "scale-out": "HorizontalScaling",
+            "upgrade": "Upgrade"}[scenario]
+    manifest = next(i for i, t in enumerate(steps) if "kind: OpsRequest" in t and f"type: {kind}" in t)
+    wait = next(i for i, t in enumerate(steps) if t.startswith("wait: opsrequest/redis-kb-"))
+    assert manifest < wait and not any("would fail" in t for t in steps)
+    if scenario == "switchover":
+        assert "instanceName: redis-kb-redis-0" in steps[manifest] and "candidateName: redis-kb-redis-1" in steps[manifest]
+        assert any(t.startswith("wait: pod/redis-kb-redis-1") for t in steps[wait:])
+    if scenario == "upgrade":
+        assert "serviceVersion 7.2.4, pinned by the deploy spec" in "\n".join(steps)
+
+
+def test_dry_run_restore_plan_prints_the_restore_opsrequest_and_its_waits(tmp_path):
+    """The cell does not call `restore` yet: the plan of the platform's half, on a dry-run runner."""
+    from harness.contracts import BackupArtifact
+
+    runner = DryRunRunner(out=None)
+    k8s = KubernetesPlatform(runner, tmp_path, ClusterSettings(node_address="127.0.0.1", tools_dir=tmp_path))
+    k8s._ready = True
+    dep = k8s.deploy("mysql", "kubeblocks", SPEC)
+    before = len(runner.steps)
+    new = k8s.restore(dep, BackupArtifact("xtrabackup", "mysql-kb-mysql-1", "mysql-kb-backup-1", None))
+    text = [str(s) for s in runner.steps[before:]]
+    assert "type: Restore" in text[0] and "clusterName: mysql-kb-restored" in text[0]
+    assert text[2].startswith("wait: opsrequest/mysql-kb-restore-1") and "mysql-kb-restored-primary-nodeport" in text[3]
+    assert text[-1].startswith("wait: exactly one pod kubeblocks.io/role=primary in cluster/mysql-kb-restored")
+    assert new.handle.node_port == 30307
+
+
+def yaml_load(path):
+    import yaml
+
+    return yaml.safe_load(path.read_text())
+
+
+def test_status_scripts_are_valid_shell_and_carry_no_password():
+    from harness.platforms.k8s_day2 import MYSQL_DUMP, MYSQL_LOAD, STATUS_SCRIPTS
+
+    for script in (*STATUS_SCRIPTS.values(), MYSQL_DUMP, MYSQL_LOAD):
+        assert script.startswith("IFS= read -r PW; ")
+        assert subprocess.run(["sh", "-n", "-c", script], capture_output=True).returncode == 0, script
+    from harness.platforms.k8s_day2_parse import mysql_state
+
+    assert mysql_state("x", "read_only= super_read_only=\n", None).detail == "no answer from mysql"

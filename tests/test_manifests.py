@@ -199,3 +199,145 @@ def test_statefulset_readiness_probe_waits_for_the_real_server(engine):
     if engine == "mysql":
         assert "--protocol=TCP" in cmd and 'MYSQL_PWD="$MYSQL_ROOT_PASSWORD"' in cmd
     validate_core(sts)
+
+
+# -- day-2 objects (harness/manifests/day2.py) ------------------------------------------------------
+OPS_CRD = "operations.kubeblocks.io_opsrequests.yaml"
+BACKUP_CRD = "dataprotection.kubeblocks.io_backups.yaml"
+
+
+def _day2_ops(engine):
+    from harness.manifests import day2
+
+    pod = f"{engine}-kb-{engine}-"
+    return {
+        "switchover": day2.switchover("sw", "ns", engine, pod + "0", pod + "1", 330),
+        "switchover-no-candidate": day2.switchover("sw", "ns", engine, pod + "0", None),
+        "restart": day2.restart("rs", "ns", engine, 900),
+        "scale-out": day2.scale_out("so", "ns", engine, 1),
+        "upgrade": day2.upgrade("up", "ns", engine, day2.UPGRADES[engine].kubeblocks_to),
+        "restore": day2.restore("re", "ns", engine, f"{engine}-kb-backup-1"),
+    }
+
+
+def _valid(doc, schema):
+    jsonschema.Draft7Validator(schema).validate(doc)
+    assert unknown_fields(doc, schema) == [], "fields the API server would prune"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_every_opsrequest_validates_against_crd_v1_0_2(engine):
+    from k8s_fakes import crd_schema
+
+    schema = crd_schema(OPS_CRD, "v1alpha1")
+    for doc in _day2_ops(engine).values():
+        _valid(doc, schema)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_opsrequest_shapes_are_kubeblocks_examples(engine):
+    ops = _day2_ops(engine)
+    sw = ops["switchover"]["spec"]
+    assert (sw["clusterName"], sw["type"], sw["timeoutSeconds"]) == (f"{engine}-kb", "Switchover", 330)
+    assert sw["switchover"] == [{"componentName": engine, "instanceName": f"{engine}-kb-{engine}-0",
+                                 "candidateName": f"{engine}-kb-{engine}-1"}]
+    assert "candidateName" not in ops["switchover-no-candidate"]["spec"]["switchover"][0]
+    assert ops["restart"]["spec"]["restart"] == [{"componentName": engine}]
+    assert ops["scale-out"]["spec"]["horizontalScaling"] == [{"componentName": engine, "scaleOut": {"replicaChanges": 1}}]
+    up = ops["upgrade"]["spec"]["upgrade"]["components"][0]
+    assert up["componentName"] == engine and up["serviceVersion"]
+    re_ = ops["restore"]["spec"]
+    assert re_["type"] == "Restore" and re_["clusterName"] == f"{engine}-kb-restored", "restore goes to a NEW cluster"
+    assert re_["restore"]["backupName"] == f"{engine}-kb-backup-1"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_backup_validates_against_crd_v1_0_2(engine):
+    from k8s_fakes import crd_schema
+
+    from harness.manifests import day2
+
+    doc = day2.backup(f"{engine}-kb-backup-1", "ns", engine)
+    _valid(doc, crd_schema(BACKUP_CRD, "v1alpha1"))
+    assert doc["spec"] == {"backupPolicyName": f"{engine}-kb-{engine}-backup-policy",
+                           "backupMethod": {"mysql": "xtrabackup", "redis": "datafile", "mongodb": "dump"}[engine],
+                           "deletionPolicy": "Delete"}
+
+
+def test_day2_crd_validation_can_fail():
+    from k8s_fakes import crd_schema
+
+    from harness.manifests import day2
+
+    schema = crd_schema(OPS_CRD, "v1alpha1")
+    doc = day2.switchover("sw", "ns", "mysql", "p", "c")
+    del doc["spec"]["switchover"][0]["instanceName"]  # required
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(schema).validate(doc)
+    doc = day2.restore("re", "ns", "mysql", "b")
+    doc["spec"]["restore"]["volumeRestorePolicy"] = "AllAtOnce"  # not in the enum
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(schema).validate(doc)
+    doc = day2.backup("b", "ns", "redis")
+    doc["spec"]["backupRepo"] = "x"  # not a Backup field
+    assert unknown_fields(doc, crd_schema(BACKUP_CRD, "v1alpha1")) == [".spec.backupRepo"]
+
+
+def test_backup_repo_is_structurally_what_kubeblocks_reads():
+    """No BackupRepo CRD in shared/kubeblocks/crds-v1.0.2: checked against the shape of KubeBlocks'
+    examples/mysql/backuprepo.yaml (reference/kubeblocks-day2.md) instead; its core objects strictly."""
+    from harness.manifests import day2
+
+    docs = day2.backup_repo_manifests("openim-poc-backup", "ak", "sk")
+    assert [d["kind"] for d in docs] == ["Namespace", "Secret", "Deployment", "Service", "BackupRepo"]
+    repo = docs[-1]
+    assert repo["apiVersion"] == "dataprotection.kubeblocks.io/v1alpha1" and "namespace" not in repo["metadata"]
+    assert repo["metadata"]["annotations"] == {"dataprotection.kubeblocks.io/is-default-repo": "true"}
+    spec = repo["spec"]
+    assert set(spec) == {"storageProviderRef", "accessMethod", "pvReclaimPolicy", "volumeCapacity", "config", "credential"}
+    assert (spec["storageProviderRef"], spec["accessMethod"]) == ("minio", "Tool")
+    assert spec["pvReclaimPolicy"] in ("Retain", "Delete")
+    assert set(spec["config"]) == {"bucket", "endpoint", "region"}
+    secret, minio, svc = docs[1], docs[2], docs[3]
+    assert spec["credential"] == {"name": secret["metadata"]["name"], "namespace": "openim-poc-backup"}
+    assert set(secret["stringData"]) == {"accessKeyId", "secretAccessKey"}, "the keys the minio StorageProvider reads"
+    assert spec["config"]["endpoint"] == f"http://{svc['metadata']['name']}.openim-poc-backup.svc.cluster.local:9000"
+    assert spec["config"]["bucket"] in minio["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    for doc in docs[:-1]:
+        validate_core(doc)
+
+
+@pytest.mark.parametrize("engine", ["mysql", "redis"])
+def test_restored_statefulset_is_a_renamed_copy_on_the_other_node_port(engine):
+    from harness.manifests import day2
+    from harness.manifests.common import restored_node_port
+
+    port = restored_node_port(engine, "statefulset")
+    assert port == NODE_PORTS[(engine, "kubeblocks")]
+    docs = day2.restored_statefulset(statefulset.manifests(engine, "ns", SPEC, "pw"), engine, port)
+    assert [d["kind"] for d in docs] == ["Service", "Service", "StatefulSet"], "the Secret is the original's"
+    sts = docs[-1]
+    assert sts["metadata"]["name"] == sts["spec"]["serviceName"] == f"{engine}-restored"
+    assert sts["spec"]["selector"]["matchLabels"] == {"app": f"{engine}-restored"}
+    assert [s["spec"]["selector"] for s in docs[:2]] == [{"app": f"{engine}-restored"}] * 2
+    assert docs[1]["spec"]["ports"][0]["nodePort"] == port
+    pod = sts["spec"]["template"]["spec"]
+    if engine == "redis":
+        assert pod["initContainers"][0]["name"] == "restore-wait"
+        assert "--appendonly no" in pod["containers"][0]["command"][2]
+    for d in docs:
+        validate_core(d)
+    assert statefulset.statefulset(engine, "ns", SPEC)["metadata"]["name"] == engine, "the original is untouched"
+
+
+def test_upgrades_are_minor_steps_within_one_line():
+    from harness.manifests import day2, kubeblocks
+
+    for engine, path in day2.UPGRADES.items():
+        assert kubeblocks.version_key(path.kubeblocks_from) < kubeblocks.version_key(path.kubeblocks_to)
+        assert path.kubeblocks_from.rsplit(".", 1)[0] == path.kubeblocks_to.rsplit(".", 1)[0] == kubeblocks.PREFERRED_LINE[engine]
+        old, new = statefulset.IMAGES[engine], path.image_to
+        assert old.split(":")[0] == new.split(":")[0] and old != new
+    # both ends in the v1.0.2 mysql addon's list (reference/kubeblocks.md section 1)
+    assert {day2.UPGRADES["mysql"].kubeblocks_from, day2.UPGRADES["mysql"].kubeblocks_to} <= {
+        "8.0.33", "8.0.34", "8.0.35", "8.0.36", "8.0.37", "8.0.38", "8.0.39", "8.0.41", "8.0.44"}

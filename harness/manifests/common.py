@@ -102,3 +102,11 @@ def nodeport_service(name: str, namespace: str, engine: str, mode: str, selector
             ],
         },
     }
+
+
+def restored_node_port(engine: str, mode: str) -> int:
+    """The node port of a restored copy: the other mode's port of the same engine. Cells run one at a
+    time, so that port is free while this cell runs, and kind already maps it to the host's loopback
+    (a new port would change the kind cluster's configuration)."""
+    other = "statefulset" if mode == "kubeblocks" else "kubeblocks"
+    return NODE_PORTS[(engine, other)]

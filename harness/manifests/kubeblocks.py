@@ -127,7 +127,7 @@ def manifests(engine: str, namespace: str, spec: DeploySpec, service_version: st
     return [cluster(engine, namespace, spec, service_version), primary_nodeport_service(engine, namespace)]
 
 
-def _version_key(v: str) -> tuple[int, ...]:
+def version_key(v: str) -> tuple[int, ...]:
     return tuple(int(p) for p in re.findall(r"\d+", v))
 
 
@@ -136,7 +136,7 @@ def offered_service_versions(cmpv: dict[str, Any]) -> list[str]:
     versions = {r.get("serviceVersion") for r in cmpv.get("spec", {}).get("releases", []) if r.get("serviceVersion")}
     status = cmpv.get("status", {}).get("serviceVersions") or ""
     versions |= {v.strip() for v in status.split(",") if v.strip()}
-    return sorted(versions, key=_version_key)
+    return sorted(versions, key=version_key)
 
 
 def choose_service_version(engine: str, cmpv_json: str) -> str:

@@ -290,5 +290,6 @@ def _inotify_check() -> Check:
 
 def create(run: RunContext) -> KindPlatform:
     """The platform registry's factory (harness/platforms/__init__.py)."""
-    return KindPlatform(runner_for(run), platform_dir(run), KindSettings(), registry=run.registry,
+    settings = KindSettings(extra=ClusterSettings(data_protection=run.data_protection))
+    return KindPlatform(runner_for(run), platform_dir(run), settings, registry=run.registry,
                         work_dir=run.work_dir)

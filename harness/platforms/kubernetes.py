@@ -13,10 +13,8 @@ import base64
 import json
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,10 +45,10 @@ from harness.manifests.common import (
 )
 from harness.platforms import DRY_RUN_DIR
 from harness.platforms.commands import CommandResult, DryRunRunner, LogWriter, RealRunner, Runner
+from harness.platforms.k8s_day2 import KubernetesDay2
 from harness.platforms.k8s_evidence import (
     FaultWatch,
     ImagePull,
-    SeenPrimary,
     controller_manager_flag,
     default_node_monitor_grace_s,
     describe_pulls,
@@ -58,6 +56,9 @@ from harness.platforms.k8s_evidence import (
     labelled_primaries,
     next_primary,
     parse_go_duration,
+)
+from harness.platforms.k8s_handle import (
+    K8sHandle as K8sHandle,  # re-exported: the handle's home is k8s_handle
 )
 from harness.platforms.k8s_install import KubeBlocksInstall
 from harness.platforms.k8s_parse import (
@@ -95,26 +96,10 @@ WATCH_INTERVAL_S = 1.0
 SLOW_PULL_S = 30.0  # image pulls at least this long are named after a deploy
 
 
-@dataclass
-class K8sHandle:
-    """The platform's private state of one deployment."""
-
-    namespace: str
-    engine: str
-    mode: str
-    service_version: str | None
-    primary_seen: list[SeenPrimary] = field(default_factory=list)  # on change
-    # faults in force: (kind, zone) -> the undo that recovers it (the nemesis calls it; teardown runs any left)
-    in_force: dict[tuple[str, str], Callable[[], None]] = field(default_factory=dict)
-    watch: FaultWatch | None = None  # the last fault's EndpointSlice / role watch
-    settle_zones: list[str] = field(default_factory=list)  # zones whose nodes must be Ready before teardown ends
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-
 # -- the platform ------------------------------------------------------------------------------
 
 
-class KubernetesPlatform(KubeBlocksInstall):
+class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2):
     """Deploys on an existing cluster; `kind` subclasses it and adds cluster creation + docker faults."""
 
     name = "k8s"
@@ -140,6 +125,8 @@ class KubernetesPlatform(KubeBlocksInstall):
         self.watch_interval_s = WATCH_INTERVAL_S  # <= 0: no background watch (samples on demand only)
         self.kubeblocks_found: str | None = None  # the KubeBlocks version the cluster had before setup
         self._grace: tuple[float | None, str] | None = None
+        self._ops_count = 0  # names this run's OpsRequests and Backups uniquely
+        self._backup_repo: str | None = None  # the namespace of the run's backup repository, once made
 
     # -- commands ---------------------------------------------------------------------------
     def _tool(self, name: str) -> str:
@@ -184,7 +171,9 @@ class KubernetesPlatform(KubeBlocksInstall):
         self._ready = True
 
     def close(self) -> None:
-        """Nothing to delete on an existing cluster: teardown already removed each namespace."""
+        """On an existing cluster teardown already removed each namespace; left is the backup repository
+        (its MinIO namespace and the cluster-scoped BackupRepo), when a backup made one."""
+        self._delete_backup_repo()
 
     def ensure_tools(self, names: Sequence[str]) -> None:
         pins = ", ".join(f"{n} {PINS[n].version}" for n in names)
@@ -203,7 +192,7 @@ class KubernetesPlatform(KubeBlocksInstall):
         ns = namespace_for(engine, mode, self.settings.namespace_prefix)
         self.runner.note(f"deploy {engine}/{mode} in namespace {ns}")
         self._apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {HARNESS_LABEL: "openim-kb-poc"}}}], ns)
-        handle = K8sHandle(ns, engine, mode, None)
+        handle = K8sHandle(ns, engine, mode, None, spec=spec)
         dep = Deployment(
             id=f"{engine}-{mode}",
             engine=engine,
@@ -214,7 +203,7 @@ class KubernetesPlatform(KubeBlocksInstall):
         )
         timeout = max(spec.ready_timeout_s, K8S_MIN_READY_TIMEOUT_S)
         if mode == "kubeblocks":
-            handle.service_version = self._service_version(engine)
+            handle.service_version = self._service_version(engine, spec.service_version)
             dep.version = handle.service_version
             self._apply(kubeblocks.manifests(engine, ns, spec, handle.service_version), ns)
             name = cluster_name(engine)
@@ -261,9 +250,17 @@ class KubernetesPlatform(KubeBlocksInstall):
         n = kubeblocks.REPLICAS[engine]
         return Topology(n, ZONES if engines.get(engine).sentinel_component else ZONES[:n])
 
-    def _service_version(self, engine: str) -> str:
+    def _service_version(self, engine: str, pinned: str | None = None) -> str:
+        """The newest offered on the preferred line, or `pinned` (the upgrade scenario's start) when offered."""
         cmpv = kubeblocks.COMPONENT_VERSION[engine]
         r = self.kubectl("get", f"componentversions.apps.kubeblocks.io/{cmpv}", "-o", "json")
+        if pinned is not None:
+            offered = None if self.runner.dry_run and not r.stdout.strip() else self._offered(engine, r.stdout)
+            if offered is not None and pinned not in offered:
+                raise DeployError(f"serviceVersion {pinned}: ComponentVersion {cmpv} offers only {', '.join(offered)}")
+            self.runner.note(f"serviceVersion {pinned}, pinned by the deploy spec"
+                             + ("" if offered is not None else " (the addon's list is read at run time)"))
+            return pinned
         if self.runner.dry_run and not r.stdout.strip():
             chosen = kubeblocks.REVIEW_SERVICE_VERSION[engine]
             self.runner.note(f"serviceVersion: newest {kubeblocks.PREFERRED_LINE[engine]}.x the addon offers (shown: {chosen})")
@@ -274,6 +271,21 @@ class KubernetesPlatform(KubeBlocksInstall):
             raise DeployError(str(e)) from e
         self.runner.note(f"serviceVersion {chosen} chosen from ComponentVersion {cmpv}")
         return chosen
+
+    def _offered_versions(self, engine: str) -> list[str] | None:
+        """serviceVersions the addon offers now; None in a plan (nothing to ask)."""
+        if self._is_plan():
+            return None
+        r = self.kubectl("get", f"componentversions.apps.kubeblocks.io/{kubeblocks.COMPONENT_VERSION[engine]}",
+                         "-o", "json")
+        return self._offered(engine, r.stdout)
+
+    @staticmethod
+    def _offered(engine: str, cmpv_json: str) -> list[str]:
+        try:
+            return kubeblocks.offered_service_versions(json.loads(cmpv_json))
+        except (ValueError, AttributeError) as e:
+            raise DeployError(f"ComponentVersion {kubeblocks.COMPONENT_VERSION[engine]} is not valid JSON: {e}") from e
 
     def _apply(self, docs: list[dict[str, Any]], ns: str) -> None:
         """Non-secret manifests go to a file under the run directory first; Secrets go on stdin."""
@@ -333,7 +345,7 @@ class KubernetesPlatform(KubeBlocksInstall):
         return Endpoint(
             engine=dep.engine,
             mode=dep.mode,
-            addresses=((self.client_host(), NODE_PORTS[(dep.engine, dep.mode)]),),
+            addresses=((self.client_host(), h.node_port or NODE_PORTS[(dep.engine, dep.mode)]),),
             password=password,
             user=USERS[dep.engine],
         )
@@ -343,9 +355,11 @@ class KubernetesPlatform(KubeBlocksInstall):
         if self.runner.dry_run and self._is_plan():
             return expected_pods(dep.engine, dep.mode)
         if dep.mode == "kubeblocks":
-            selector = f"{INSTANCE_LABEL}={cluster_name(dep.engine)}"
-        else:
+            selector = f"{INSTANCE_LABEL}={h.name}"
+        elif h.owns_namespace:
             selector = ",".join(f"{k}={v}" for k, v in data_component(dep.engine, dep.mode).selector.items())
+        else:
+            selector = f"app={h.name}"  # a restored copy's own label (manifests/day2.py)
         pods_json = self.kubectl("get", "pods", "-n", h.namespace, "-l", selector, "-o", "json").stdout
         nodes_json = self.kubectl("get", "nodes", "-o", "json").stdout
         pods = parse_pods(pods_json, node_zones(nodes_json), dep.engine, dep.mode)
@@ -358,7 +372,7 @@ class KubernetesPlatform(KubeBlocksInstall):
         h: K8sHandle = dep.handle
         if dep.mode != "kubeblocks" or self._is_plan():
             return
-        r = self.kubectl("get", "pods", "-n", h.namespace, "-l", f"{INSTANCE_LABEL}={cluster_name(dep.engine)}",
+        r = self.kubectl("get", "pods", "-n", h.namespace, "-l", f"{INSTANCE_LABEL}={h.name}",
                          "-o", "json", check=False, record=record)
         if r.returncode == 0:
             self._note_primaries(h, r.stdout, dep.engine)
@@ -573,9 +587,12 @@ class KubernetesPlatform(KubeBlocksInstall):
 
     def _delete(self, dep: Deployment) -> None:
         h: K8sHandle = dep.handle
+        if not h.owns_namespace:  # a restored copy: only what it added to the original's namespace
+            self._delete_restored(dep)
+            return
         if dep.mode == "kubeblocks":
             self.kubectl(
-                "delete", f"clusters.apps.kubeblocks.io/{cluster_name(dep.engine)}", "-n", h.namespace,
+                "delete", f"clusters.apps.kubeblocks.io/{h.name}", "-n", h.namespace,
                 "--ignore-not-found", "--wait=true", f"--timeout={int(TEARDOWN_TIMEOUT_S)}s",
                 timeout_s=TEARDOWN_TIMEOUT_S + 30, check=False,
             )  # fmt: skip
@@ -584,10 +601,23 @@ class KubernetesPlatform(KubeBlocksInstall):
             f"--timeout={int(TEARDOWN_TIMEOUT_S)}s", timeout_s=TEARDOWN_TIMEOUT_S + 30,
         )  # fmt: skip
 
+    def _delete_restored(self, dep: Deployment) -> None:
+        """A restored copy's Cluster (its volumes go with it: terminationPolicy Delete) or its StatefulSet,
+        Services and volume; then its NodePort Service. The original's namespace stays."""
+        h: K8sHandle = dep.handle
+        wait = ["--ignore-not-found", "--wait=true", f"--timeout={int(TEARDOWN_TIMEOUT_S)}s"]
+        if dep.mode == "kubeblocks":
+            self.kubectl("delete", f"clusters.apps.kubeblocks.io/{h.name}", f"service/{h.name}-primary-nodeport",
+                         "-n", h.namespace, *wait, timeout_s=TEARDOWN_TIMEOUT_S + 30, check=False)
+            return
+        self.kubectl("delete", f"statefulset/{h.name}", f"service/{h.name}", f"service/{h.name}-nodeport",
+                     f"pvc/data-{h.name}-0", "-n", h.namespace, *wait, timeout_s=TEARDOWN_TIMEOUT_S + 30, check=False)
+
 
 def create(run: RunContext) -> KubernetesPlatform:
     """The platform registry's factory (harness/platforms/__init__.py)."""
-    return KubernetesPlatform(runner_for(run), platform_dir(run), ClusterSettings(install_kubeblocks=run.install_kubeblocks),
+    settings = ClusterSettings(install_kubeblocks=run.install_kubeblocks, data_protection=run.data_protection)
+    return KubernetesPlatform(runner_for(run), platform_dir(run), settings,
                               registry=run.registry, work_dir=run.work_dir)
 
 
