@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.checker import CheckInput
+from harness.checker.operation import OperationEvidence, RestoreResult, judge_restore
 from harness.clock import Clock, RealClock
 from harness.config import Settings
-from harness.contracts import Deployment, Endpoint, Fault, Platform
+from harness.contracts import OPERATION_KINDS, BackupArtifact, Deployment, Endpoint, Fault, Platform
 from harness.errors import CellNotApplicable, CellSkipped
 from harness.faults import NEMESIS_FILE, FaultWindow, Nemesis, Observer, Schedule, iso
 from harness.noop import NoopNemesis
-from harness.operations import deploy_spec_for
+from harness.operations import EndState, deploy_spec_for, judge_end_state, operations_of
 from harness.plan import CellPlan
 from harness.results import cell_record
 from harness.signals import Interrupted
@@ -32,6 +33,7 @@ from harness.signals import Interrupted
 log = logging.getLogger("harness.cell")
 
 POLL_S = 0.5
+END_STATE_WAIT_S = 60.0  # after a day-2 operation: how long the engines may take to report healthy
 
 
 class LoadHandle(Protocol):
@@ -66,6 +68,10 @@ class Workload(Protocol):
     def measure(self, endpoint: Endpoint, engine: str, inp: CheckInput, timeline_path: Path) -> dict[str, Any]:
         """Reads back, checks `inp` (a `harness.checker.Checker`), writes the per-second timeline CSV;
         returns the results sub-dicts, the persisted `verdict` among them."""
+        ...
+
+    def read_restored(self, endpoint: Endpoint, engine: str, history_paths: list[Path]) -> list[tuple[Any, bool]]:
+        """(acknowledged write, found) for every acknowledged write, read from a restored copy."""
         ...
 
 
@@ -167,6 +173,8 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         env.on_phase("seed")
         seed_info = env.workload.seed(endpoint, plan.engine, s)
         mix = dict(plan.scenario.mix[plan.engine])
+        if plan.fault is not None and plan.fault.kind in OPERATION_KINDS:
+            state["primary_before"] = _the_primary(env.platform, dep)
 
         # one load run: the users connect, warm up, and go on into the measured window without
         # reconnecting; `load_start_us` (the checker's window) begins after the warm-up
@@ -175,6 +183,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         load = env.workload.start(endpoint, plan.engine, mix, t.load_s, s, seed_info, hist_dir,
                                   cell_dir / "load.log", warmup_s=t.warmup_s)
         load_start_us = load.load_start_us
+        state["load_start_us"] = load_start_us
         clock = env.clock
         state["load_start_wall"] = clock.wall() + (load_start_us - clock.now_us()) / 1e6
         steady_end_us = load_start_us + int(t.before_fault_s * 1e6)
@@ -194,11 +203,14 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
             window = nemesis.window()
             if window is None:
                 raise RuntimeError(f"the {fault.kind} fault was never injected")
+        operation = None
+        if window is not None and window.operation:
+            operation = _operation_evidence(env, plan, dep, nemesis, window, _history_paths(hist_dir), state)
 
         env.on_phase("read back + check")
         timeline = cell_dir / "timeline.csv"
         inp = CheckInput.for_cell(history_paths=_history_paths(hist_dir), load_start_us=load_start_us,
-                                  load_end_us=load_end_us, fault=window, settings=s, load=summary)
+                                  load_end_us=load_end_us, fault=window, settings=s, load=summary, operation=operation)
         measures = env.workload.measure(endpoint, plan.engine, inp, timeline)
         state["role_changes"] = _role_changes(env.platform, dep, state["load_start_wall"])
         state["service_endpoints"] = endpoint_evidence(env.platform, dep)
@@ -218,6 +230,61 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
             state["role_changes"] = _role_changes(env.platform, dep, state.get("load_start_wall"))
             state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         env.platform.teardown(dep)
+
+
+def _the_primary(platform: Platform, dep: Deployment) -> str | None:
+    primaries = [p.name for p in platform.pods(dep) if p.role == "primary"]
+    return primaries[0] if len(primaries) == 1 else None
+
+
+def _operation_evidence(env: CellEnv, plan: CellPlan, dep: Deployment, nemesis: Schedule, window: FaultWindow,
+                        history_paths: list[Path], state: dict[str, Any]) -> OperationEvidence:
+    """After the load: the engines' own status until healthy, the primary changes since the
+    operation began, and for a backup its restore into a new deployment, read back."""
+    outcome = nemesis.outcome
+    if outcome is None:
+        raise RuntimeError(f"the {window.kind} operation reported no outcome")
+    env.on_phase("end state")
+    end_state = _settle(env, dep)
+    changes = [c for c in env.platform.role_changes(dep) if c.at_wall >= window.injected_at_wall]
+    restore = None
+    if outcome.backup is not None:
+        env.on_phase("restore + read back")
+        restore = _restore_and_read(env, plan, dep, outcome.backup, window, history_paths,
+                                    int(state.get("load_start_us") or window.injected_at_us))
+    return OperationEvidence(kind=window.kind, outcome=outcome, end_state=end_state,
+                             primary_before=state.get("primary_before"), primary_changes=len(changes), restore=restore)
+
+
+def _settle(env: CellEnv, dep: Deployment) -> EndState:
+    """Polls the engines' replication status, once the load is over, until healthy (or the wait
+    ends: then as last seen); `settled_s` counts from the first poll."""
+    ops = operations_of(env.platform)
+    clock = env.clock
+    started_us = clock.now_us()
+    deadline_us = started_us + int(END_STATE_WAIT_S * 1e6)
+    while True:
+        end = judge_end_state(ops.replication_state(dep), None)
+        if end.healthy:
+            return judge_end_state(list(end.pods), round((clock.now_us() - started_us) / 1e6, 3))
+        if clock.now_us() > deadline_us:
+            return end
+        clock.sleep(POLL_S)
+
+
+def _restore_and_read(env: CellEnv, plan: CellPlan, dep: Deployment, backup: BackupArtifact, window: FaultWindow,
+                      history_paths: list[Path], load_start_us: int) -> RestoreResult:
+    """KubeBlocks never restores in place: a new deployment from the backup, read back, torn down."""
+    ops = operations_of(env.platform)
+    t0 = env.clock.now_us()
+    restored = ops.restore(dep, backup)
+    try:
+        duration_s = (env.clock.now_us() - t0) / 1e6
+        read = env.workload.read_restored(env.platform.endpoint(restored), plan.engine, history_paths)
+    finally:
+        env.platform.teardown(restored)
+    return judge_restore(read, backup_started_us=window.injected_at_us, load_start_us=load_start_us,
+                         duration_s=duration_s)
 
 
 def _history_paths(hist_dir: Path) -> list[Path]:

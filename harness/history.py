@@ -168,6 +168,7 @@ class AckedWrite:
     id: str
     seq: int | None
     ack_us: int
+    invoke_us: int = 0  # when the write was sent: a restored copy holding it must hold all acked before
 
 
 def acked_writes(paths: Iterable[Path]) -> Iterator[AckedWrite]:
@@ -175,4 +176,4 @@ def acked_writes(paths: Iterable[Path]) -> Iterator[AckedWrite]:
     for c in iter_completions(paths):
         if c.outcome == "ok" and c.write and c.value and "stream" in c.value:
             v = c.value
-            yield AckedWrite(v["stream"], str(v["id"]), v.get("seq"), c.complete_us)
+            yield AckedWrite(v["stream"], str(v["id"]), v.get("seq"), c.complete_us, c.invoke_us)

@@ -63,6 +63,10 @@ class NoopWorkload:
         """Nothing was measured: no measures (the cell's record says so by their absence)."""
         return {}
 
+    def read_restored(self, endpoint: Endpoint, engine: str, history_paths: list[Path]) -> list[tuple[Any, bool]]:
+        self.note(f"read back every acknowledged write from the restored {endpoint.describe()}")
+        return []
+
 
 class NoopChecker:
     """Checks nothing (Jepsen's `checker/noop`): no checker results in the verdict, and a note that says

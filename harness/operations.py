@@ -156,7 +156,7 @@ class EndState:
     """After the operation: exactly one primary and every replica replicating and caught up."""
 
     pods: tuple[ReplicaState, ...]
-    settled_s: float | None  # seconds after the operation's end until healthy; None: never within the wait
+    settled_s: float | None  # seconds from the first check after the load until healthy; None: never within the wait
 
     @property
     def primaries(self) -> int:

@@ -25,7 +25,7 @@ from harness import catalog, platforms
 from harness.cell import CellEnv, Workload, run_cell
 from harness.config import PROFILES, Settings, build_settings, load_settings_file, settings_to_json
 from harness.context import RunContext
-from harness.contracts import ENGINES, MODES, Platform
+from harness.contracts import ENGINES, MODES, OPERATION_KINDS, Platform
 from harness.errors import HarnessError
 from harness.faults import iso
 from harness.operations import needs_data_protection
@@ -100,6 +100,8 @@ def execute(req: RunRequest, workload: Workload | None = None, stream: Any = Non
         if m not in MODES:
             raise HarnessError(f"unknown mode {m!r}; accepted: {', '.join(MODES)}")
     platform_name, why = platforms.choose(req.platform)
+    if req.scenarios:  # named on the command line: an operation that applies nowhere asked is bad input
+        _refuse_inapplicable_operations(selected, req.engines, req.modes, platform_name)
     say(f"platform: {platform_name} ({why})")
 
     leftovers = find_leftovers(state_dir_from_env())
@@ -223,6 +225,17 @@ def _execute_run(req: RunRequest, selected: list[Any], platform_name: str, why: 
         say(f"report: {report}")
         say(f"        {run_dir / 'report.md'}  (latest: {req.out / 'latest'})")
     return exit_code
+
+
+def _refuse_inapplicable_operations(selected: list[Any], engines: list[str], modes: list[str], platform: str) -> None:
+    """`harness run switchover --modes statefulset` asks for nothing that exists: one line, exit 2."""
+    for sc in selected:
+        if sc.fault is None or sc.fault.kind not in OPERATION_KINDS:
+            continue
+        reasons = [sc.not_applicable_reason(e, m, platform) for e in engines for m in modes]
+        if reasons and all(reasons):
+            raise HarnessError(f"{sc.name} does not apply to {','.join(engines)} x {','.join(modes)} on {platform}: "
+                               f"{reasons[0]}")
 
 
 def _print_plan(say: Callable[[str], None], cells: list[CellPlan], s: Settings, dry: bool) -> None:

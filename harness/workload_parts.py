@@ -108,6 +108,17 @@ class RealWorkload:
         return out
 
 
+    def read_restored(self, endpoint: Endpoint, engine: str, history_paths: list[Path]) -> list[tuple[Any, bool]]:
+        """Every acknowledged write looked up in a restored copy (judged by harness.checker.operation)."""
+        from harness import engines
+        from harness.history import acked_writes
+
+        def read() -> list[tuple[Any, bool]]:
+            return [(w, found == w.id) for w, found in engines.get(engine).read_back(endpoint, acked_writes(history_paths))]
+
+        return seed_with_retry(read, f"restored {endpoint.describe()}", deadline_s=READBACK_RETRY_S)
+
+
 def unreachable(exc: BaseException) -> bool:
     """Does `exc` say the server did not take the connection (yet), rather than refusing the work?"""
     if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset; socket timeouts

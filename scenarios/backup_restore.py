@@ -11,7 +11,7 @@ SCENARIO = Scenario(
     "point is in the restored copy",
     fault=FaultDecl(kind="backup-restore", target="secondary"),
     timings={
-        "quick": Timings(warmup_s=3, before_fault_s=6, fault_s=0, observe_s=10),
+        "quick": Timings(warmup_s=3, before_fault_s=6, fault_s=0, observe_s=8),
         "full": Timings(warmup_s=10, before_fault_s=30, fault_s=0, observe_s=60),
         "nightly": Timings(warmup_s=5, before_fault_s=15, fault_s=0, observe_s=30),
     },

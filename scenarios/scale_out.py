@@ -10,7 +10,7 @@ SCENARIO = Scenario(
     "the primary keeps taking writes, its p99 rises while the copy runs",
     fault=FaultDecl(kind="scale-out", target="primary"),
     timings={
-        "quick": Timings(warmup_s=3, before_fault_s=6, fault_s=0, observe_s=12),
+        "quick": Timings(warmup_s=3, before_fault_s=6, fault_s=0, observe_s=10),
         "full": Timings(warmup_s=10, before_fault_s=30, fault_s=0, observe_s=60),
         "nightly": Timings(warmup_s=5, before_fault_s=15, fault_s=0, observe_s=30),
     },

@@ -10,7 +10,7 @@ SCENARIO = Scenario(
     "repoint; Redis: SENTINEL FAILOVER) and loses nothing",
     fault=FaultDecl(kind="switchover", target="primary"),
     timings={
-        "quick": Timings(warmup_s=3, before_fault_s=6, fault_s=0, observe_s=12),
+        "quick": Timings(warmup_s=3, before_fault_s=6, fault_s=0, observe_s=10),
         "full": Timings(warmup_s=10, before_fault_s=30, fault_s=0, observe_s=45),
         "nightly": Timings(warmup_s=5, before_fault_s=15, fault_s=0, observe_s=30),
     },

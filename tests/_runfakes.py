@@ -138,6 +138,10 @@ class FakeWorkload:
         }
 
 
+    def read_restored(self, endpoint, engine, history_paths):
+        return []
+
+
 def latest_results(out: Path) -> Path | None:
     p = out / "latest" / "results.json"
     return p if p.exists() else None

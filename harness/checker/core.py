@@ -17,6 +17,7 @@ from harness.checker.input import DEFAULT_GAP_FLOOR_S, CheckInput, ValidityLimit
 from harness.checker.latency import LatencyChecker
 from harness.checker.lost import LostChecker
 from harness.checker.measures import CellMeasures
+from harness.checker.operation import OperationChecker
 from harness.checker.ops import OpsChecker
 from harness.checker.order import OrderChecker
 from harness.checker.timeline import TimelineCollector
@@ -64,11 +65,17 @@ def check_input(inp: CheckInput) -> CellMeasures:
                            offered_ops_s=inp.offered_ops_s, hub_paths=inp.hub_paths, start_late_us=inp.start_late_us,
                            limits=inp.limits, worker_cpu=inp.worker_cpu)
     timeline = TimelineCollector(inp.load_start_us)
-    stream(inp.history_paths, (ops, latency, avail, lost, order, gen, timeline))
+    operation = None
+    if inp.operation is not None and fault is not None:
+        operation = OperationChecker(evidence=inp.operation, window=fault, load_start_us=inp.load_start_us,
+                                     load_end_us=inp.load_end_us)
+    stream(inp.history_paths, (ops, latency, avail, lost, order, gen, timeline) + ((operation,) if operation else ()))
 
     o, lat, av, lo, od = ops.result(), latency.result(), avail.result(), lost.result(), order.result()
     g = gen.result(av.windows)
-    verdict = Verdict({"ops": o, "latency": lat, "availability": av, "lost": lo, "order": od, "generator": g})
+    op = operation.result() if operation else None
+    verdict = Verdict({"ops": o, "latency": lat, "availability": av, "lost": lo, "order": od, "generator": g,
+                       **({"operation": op} if op else {})})
     return CellMeasures(
         ops=o.counts, throughput_ops_s=av.throughput_ops_s, latency_ms=lat.latency_ms,
         latency_steady_ms=lat.latency_steady_ms, write_gap_s=av.write_gap_s, rto_s=av.rto_s, recovered=av.recovered,
@@ -77,7 +84,7 @@ def check_input(inp: CheckInput) -> CellMeasures:
         load_start_us=inp.load_start_us, load_end_us=inp.load_end_us, fault=fault,
         response_time_ms=lat.response_time_ms, generator=g, by_op=o.by_op, lost=list(lo.lost),
         duplicates=list(od.duplicates), regressions=list(od.regressions), timeline=timeline.rows(),
-        notes=o.notes + lo.notes, verdict=verdict)
+        notes=o.notes + lo.notes, verdict=verdict, operation=op)
 
 
 class HistoryChecker:

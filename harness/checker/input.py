@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from harness.faults import FaultWindow
 
 if TYPE_CHECKING:
+    from harness.checker.operation import OperationEvidence
     from harness.workload.readback import ReadBackResult
 
 DEFAULT_GAP_FLOOR_S = 1.0  # shorter than any failover or restart; longer than a normal ack interval
@@ -45,10 +46,12 @@ class CheckInput:
     worker_cpu: float | None = None
     limits: ValidityLimits = field(default_factory=ValidityLimits)
     gap_floor_s: float = DEFAULT_GAP_FLOOR_S
+    operation: OperationEvidence | None = None  # a day-2 operation's evidence (its window is `fault`)
 
     @classmethod
     def for_cell(cls, *, history_paths: list[Path], load_start_us: int, load_end_us: int, fault: FaultWindow | None,
-                 settings: Any, load: Mapping[str, Any] | None = None) -> CheckInput:
+                 settings: Any, load: Mapping[str, Any] | None = None,
+                 operation: OperationEvidence | None = None) -> CheckInput:
         """From what the cell has: the nemesis' fault window, the run settings (offered rate, validity
         limits) and the load summary (late start, worker CPU). The hub watch files lie next to the
         histories."""
@@ -58,4 +61,4 @@ class CheckInput:
                    fault=fault, offered_ops_s=settings.load.rate_ops_s,
                    hub_paths=tuple(sorted(paths[0].parent.glob("hub-w*.json"))) if paths else (),
                    start_late_us=int(load.get("late_start_us") or 0), worker_cpu=load.get("worker_cpu_max"),
-                   limits=ValidityLimits(**settings.validity.model_dump()))
+                   limits=ValidityLimits(**settings.validity.model_dump()), operation=operation)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.checker.generator import GeneratorVerdict
+from harness.checker.operation import OperationResult
 from harness.checker.order import Duplicate, Regression
 from harness.checker.timeline import TimelineRow
 from harness.checker.verdict import Verdict
@@ -44,6 +45,7 @@ class CellMeasures:
     regressions: list[Regression] = field(default_factory=list)
     timeline: list[TimelineRow] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    operation: OperationResult | None = None  # a day-2 operation's cost, end state and restored copy
 
     @property
     def valid(self) -> bool:
@@ -62,5 +64,7 @@ class CellMeasures:
             "consistency": {"acked_writes": self.acked_writes, "lost_writes": self.lost_writes,
                             "duplicate_seqs": self.duplicate_seqs, "seq_regressions": self.seq_regressions},
         }
+        if self.operation is not None:
+            out["operation"] = self.operation.to_results()
         out["verdict"] = self.verdict.to_results()
         return out

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 # The order results are composed, persisted and listed in.
-CHECKER_NAMES = ("ops", "latency", "availability", "lost", "order", "generator")
+CHECKER_NAMES = ("ops", "latency", "availability", "lost", "order", "generator", "operation")  # operation: day-2 cells
 
 
 class CheckResult(Protocol):

@@ -40,7 +40,14 @@ class Engine(Protocol):
         """op name -> writes?"""
         ...
 
-    def client(self, endpoint: Endpoint, op_timeout_s: float) -> EngineClient: ...
+    def client(self, endpoint: Endpoint, op_timeout_s: float, watch: Any = None) -> EngineClient:
+        """`watch`: the worker's `primary_watch`, shared by its users (None: the engine has none)."""
+        ...
+
+    def primary_watch(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
+        """What the engine's real client library runs once per process to follow primary changes
+        (go-redis' +switch-master subscription), started by the load worker; None when none."""
+        ...
 
     def seed(self, endpoint: Endpoint, info: SeedInfo) -> None: ...
 
@@ -105,9 +112,13 @@ class Defaults:
         ops: Mapping[str, bool] = self._workload().OPS
         return ops
 
-    def client(self, endpoint: Endpoint, op_timeout_s: float) -> EngineClient:
-        client: EngineClient = getattr(self._workload(), self.client_class)(endpoint, op_timeout_s)
+    def client(self, endpoint: Endpoint, op_timeout_s: float, watch: Any = None) -> EngineClient:
+        cls = getattr(self._workload(), self.client_class)
+        client: EngineClient = cls(endpoint, op_timeout_s) if watch is None else cls(endpoint, op_timeout_s, watch)
         return client
+
+    def primary_watch(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
+        return None
 
     def seed(self, endpoint: Endpoint, info: SeedInfo) -> None:
         self._workload().seed(endpoint, info)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from harness.engines.base import Defaults, Engine
 
 if TYPE_CHECKING:
-    from harness.contracts import DeploySpec, RoleChange
+    from harness.contracts import DeploySpec, Endpoint, RoleChange
     from harness.platforms.local.state import LocalHandle
 
 
@@ -21,6 +21,12 @@ class Redis(Defaults):
     server_module = "harness.platforms.local.redis"
     day2_module = "harness.platforms.local.redis_day2"
     sentinel_component: str | None = "redis-sentinel"
+
+    def primary_watch(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
+        """go-redis' +switch-master subscription, when the endpoint is Sentinel's."""
+        if not endpoint.sentinel_master:
+            return None
+        return self._workload().SwitchMasterWatch(endpoint, op_timeout_s)
 
     def role_changes(self, handle: LocalHandle) -> list[RoleChange]:
         """Sentinel's own `+switch-master` log lines."""

@@ -267,8 +267,9 @@ def restored_statefulset(manifests: list[dict[str, Any]], engine: str, node_port
             spec["selector"] = {"matchLabels": {"app": name}}
             pod = spec["template"]
             pod["metadata"]["labels"] = {"app": name}
-            if engine == "redis":
-                _redis_waits_for_its_rdb(pod["spec"])
+            patch = RESTORED_POD_PATCHES.get(engine)
+            if patch is not None:
+                patch(pod["spec"])
         out.append(d)
     return out
 
@@ -280,3 +281,8 @@ def _redis_waits_for_its_rdb(pod: dict[str, Any]) -> None:
                               "command": ["/bin/sh", "-c", wait],
                               "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]
     main["command"] = ["/bin/sh", "-c", 'exec redis-server --requirepass "$REDIS_PASSWORD" --appendonly no']
+
+
+# Per-engine table (harness/engines/__init__.py lists it): what a restored StatefulSet's pod needs
+# before its server starts (redis: the RDB copied into its volume first).
+RESTORED_POD_PATCHES = {"redis": _redis_waits_for_its_rdb}

@@ -208,10 +208,9 @@ class KubernetesDay2:
         one is there); statefulset: a dump of the one pod, copied into the run directory."""
         if dep.mode == "kubeblocks":
             return self._kubeblocks_backup(dep, source)
-        if dep.engine == "mysql":
-            return self._mysql_dump(dep, source)
-        if dep.engine == "redis":
-            return self._redis_rdb(dep, source)
+        by_hand = STATEFULSET_BACKUPS.get(dep.engine)
+        if by_hand is not None:
+            return by_hand(self, dep, source)
         raise CellNotApplicable(f"a {dep.engine} statefulset backup (mongodump over kubectl exec) is not "
                                 f"implemented on {self.name} yet")
 
@@ -238,16 +237,7 @@ class KubernetesDay2:
         password = self._password(dep)
         raw = {p.name: self._exec(h, p.name, dep.engine, STATUS_SCRIPTS[dep.engine], password, check=False).stdout
                for p in pods}
-        if dep.engine == "mongodb":
-            return [mongodb_state(p.name, raw[p.name]) for p in pods]
-        if dep.engine == "mysql":
-            primaries = [p for p in pods if mysql_state(p.name, raw[p.name], None).role == "primary"]
-            primary = primaries[0] if len(primaries) == 1 else None
-            return [mysql_state(p.name, raw[p.name], primary) for p in pods]
-        masters = [p for p in pods if redis_state(p.name, raw[p.name], None, None).role == "primary"]
-        master = masters[0] if len(masters) == 1 else None
-        offset = redis_offset(raw[master.name]) if master else None
-        return [redis_state(p.name, raw[p.name], master, offset) for p in pods]
+        return REPLICATION_STATES[dep.engine](pods, raw)
 
     # -- OpsRequests ------------------------------------------------------------------------------
     def _ops_name(self, dep: Deployment, what: str) -> str:
@@ -427,7 +417,7 @@ class KubernetesDay2:
     def _restore_statefulset(self, dep: Deployment, backup: BackupArtifact) -> Deployment:
         """A second StatefulSet `<engine>-restored` beside the first (same Secret), loaded from the dump."""
         h: K8sHandle = dep.handle
-        if dep.engine not in ("mysql", "redis"):
+        if dep.engine not in STATEFULSET_BACKUPS:
             raise CellNotApplicable(f"a {dep.engine} statefulset restore is not implemented on {self.name} yet")
         port = restored_node_port(dep.engine, dep.mode)
         name = day2.restored_statefulset_name(dep.engine)
@@ -437,7 +427,7 @@ class KubernetesDay2:
         restored = self._restored(dep, name, port)
         pod = f"{name}-0"
         password = self._password(dep)
-        if dep.engine == "redis":
+        if backup.method == "bgsave":  # an RDB: into the volume before the server starts
             self.runner.wait(f"pod/{pod} -n {h.namespace} init container restore-wait running",
                              lambda: bool(self._jsonpath(f"pod/{pod}", h.namespace,
                                                          "{.status.initContainerStatuses[0].state.running}")),
@@ -447,7 +437,7 @@ class KubernetesDay2:
             self.kubectl("exec", "-n", h.namespace, pod, "-c", "restore-wait", "--", "touch", day2.RESTORE_WAIT_FILE)
         self.runner.wait(f"statefulset/{name} -n {h.namespace} readyReplicas=1 (readiness probe passed)",
                          lambda: self._ready_replicas(h.namespace, name) == 1, ROLLOUT_TIMEOUT_S)
-        if dep.engine == "mysql":
+        if backup.method == "mysqldump":  # SQL: loaded once the server takes connections
             dump = "" if self.runner.dry_run else Path(backup.location).read_text()
             self._exec(h, pod, "mysql", MYSQL_LOAD, password, extra_stdin=dump, timeout_s=DUMP_TIMEOUT_S,
                        label=f"the password, then {backup.location}")
@@ -469,3 +459,26 @@ class KubernetesDay2:
         r = self.kubectl("get", obj, *where, "-o", f"jsonpath={path}", check=False)
         return r.stdout.strip()
 
+
+
+def _mysql_states(pods: list[PodInfo], raw: dict[str, str]) -> list[ReplicaState]:
+    primaries = [p for p in pods if mysql_state(p.name, raw[p.name], None).role == "primary"]
+    primary = primaries[0] if len(primaries) == 1 else None
+    return [mysql_state(p.name, raw[p.name], primary) for p in pods]
+
+
+def _redis_states(pods: list[PodInfo], raw: dict[str, str]) -> list[ReplicaState]:
+    masters = [p for p in pods if redis_state(p.name, raw[p.name], None, None).role == "primary"]
+    master = masters[0] if len(masters) == 1 else None
+    offset = redis_offset(raw[master.name]) if master else None
+    return [redis_state(p.name, raw[p.name], master, offset) for p in pods]
+
+
+def _mongodb_states(pods: list[PodInfo], raw: dict[str, str]) -> list[ReplicaState]:
+    return [mongodb_state(p.name, raw[p.name]) for p in pods]
+
+
+# Per-engine tables (harness/engines/__init__.py lists them): how the engine's own status reads, and
+# what an SRE runs by hand to back up a StatefulSet's one pod (mongodb: not yet).
+REPLICATION_STATES = {"mysql": _mysql_states, "redis": _redis_states, "mongodb": _mongodb_states}
+STATEFULSET_BACKUPS = {"mysql": KubernetesDay2._mysql_dump, "redis": KubernetesDay2._redis_rdb}

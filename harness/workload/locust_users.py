@@ -100,6 +100,7 @@ def make_user_class(
     period = 1.0 / per_user_rate
     deadline = deadline_s if deadline_s is not None else op_deadline_s(op_timeout_s)
     planted = [stall] if stall is not None else []
+    watch = engines.get(engine).primary_watch(endpoint, op_timeout_s)  # one per worker, as go-redis has one
 
     class OpenIMUser(User):
         def wait_time(self) -> float:
@@ -110,7 +111,9 @@ def make_user_class(
         def on_start(self) -> None:
             idx = next(slots)
             self.actor = make_actor(info, idx, worker, seed, tag=tag)
-            self.engine_client = engines.get(engine).client(endpoint, op_timeout_s)
+            if watch is not None:
+                watch.start()
+            self.engine_client = engines.get(engine).client(endpoint, op_timeout_s, watch)
             self.ops = self.engine_client.ops
             check_mix(mix, self.ops, engine)
             self.pick = op_picker(mix, self.actor.rng)

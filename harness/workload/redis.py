@@ -100,16 +100,65 @@ def sentinel_kwargs(endpoint: Endpoint, op_timeout_s: float) -> dict[str, Any]:
             "socket_connect_timeout": op_timeout_s, "retry": Retry(NoBackoff(), 0), "decode_responses": True}
 
 
+class SwitchMasterWatch:
+    """What go-redis' FailoverClient (OpenIM's client in sentinel mode) does on a failover: it
+    subscribes to one Sentinel's `+switch-master` and, on a message, closes its connections to any
+    other address, so no client keeps writing to a demoted master. redis-py's Sentinel pool only asks
+    Sentinel when it opens a connection; without this, a planned switchover (the old master stays up
+    and takes writes until Sentinel converts it, up to 10 s later) would lose writes OpenIM's
+    client would not have sent there. One per load worker (a greenlet); clients compare `epoch`."""
+
+    def __init__(self, endpoint: Endpoint, op_timeout_s: float):
+        self.endpoint = endpoint
+        self.op_timeout_s = op_timeout_s
+        self.epoch = 0
+        self._greenlet: Any = None
+
+    def start(self) -> None:
+        if self._greenlet is None:
+            import gevent
+
+            self._greenlet = gevent.spawn(self._run)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+
+    def _run(self) -> None:
+        import gevent
+
+        kwargs = sentinel_kwargs(self.endpoint, self.op_timeout_s)
+        while True:
+            for host, port in self.endpoint.addresses:  # the next Sentinel when one stops answering
+                try:
+                    with redis.Redis(host=host, port=port, **kwargs) as c, c.pubsub() as ps:
+                        ps.subscribe("+switch-master")
+                        while True:
+                            msg = ps.get_message(timeout=1.0)
+                            if msg and msg.get("type") == "message":
+                                self.epoch += 1
+                except (redis.RedisError, OSError):
+                    gevent.sleep(0.1)
+
+
 class RedisClient:
     """Blocking OpenIM-like Redis client for one simulated user (one connection)."""
 
     engine = "redis"
     ops = OPS
 
-    def __init__(self, endpoint: Endpoint, op_timeout_s: float = 1.0):
+    def __init__(self, endpoint: Endpoint, op_timeout_s: float = 1.0, watch: SwitchMasterWatch | None = None):
         self.r = connect(endpoint, op_timeout_s)
         self._malloc = self.r.register_script(MALLOC_LUA)
         self._online = self.r.register_script(ONLINE_LUA)
+        self.watch = watch
+        self._epoch = watch.epoch if watch else 0
+
+    def _follow_master(self) -> None:
+        """After a `+switch-master`: drop the connection, the next command asks Sentinel anew."""
+        if self.watch is not None and self.watch.epoch != self._epoch:
+            self._epoch = self.watch.epoch
+            self.r.connection_pool.disconnect()
 
     def close(self) -> None:
         self.r.close()
@@ -119,6 +168,7 @@ class RedisClient:
         self.r.ping()
 
     def run(self, op: str, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        self._follow_master()
         return getattr(self, op)(actor, partial)
 
     # -- ops --------------------------------------------------------------------------------
