@@ -134,6 +134,8 @@ def test_backup_then_restore_into_a_new_deployment(local_platform, fast_spec, po
     active = inject(local_platform, dep, Fault("backup-restore"))
     art = active.outcome.backup
     assert art is not None and art.method == method and art.size_bytes > 0
+    if method == "mariadb-backup":
+        assert art.consistent_point and art.consistent_point.startswith("gtid 0-101-"), art.consistent_point
     assert art.source_pod == (f"{engine}-1" if mode == "kubeblocks" else f"{engine}-0"), \
         "KubeBlocks backs up the secondary; a StatefulSet has only its pod"
     write_rows(ep, engine, range(40, 45))  # after the backup: not in the restored copy

@@ -82,6 +82,12 @@ ARG_CASES = {
     "missing settings file": (["run", "--settings", "/nonexistent/s.yaml"], ["/nonexistent/s.yaml", "No such file"]),
     "settings is a directory": (["run", "--settings", "/tmp", "--dry-run"], ["settings file /tmp", "directory"]),
     "unknown command": (["destroy"], ["invalid choice: 'destroy'", "run", "cleanup"]),
+    "operation on a mode it does not apply to": (
+        ["run", "switchover", "--modes", "statefulset", "--platform", "local", "--dry-run"],
+        ["switchover does not apply to mysql,redis,mongodb x statefulset on local", "one instance"]),
+    "operation a platform cannot do": (
+        ["run", "upgrade", "--engines", "redis", "--platform", "local"],
+        ["upgrade does not apply to redis x kubeblocks,statefulset on local", "one server version"]),
 }
 
 

@@ -193,4 +193,6 @@ class OperationChecker:
             self.during.record_value(min(max(1, r["t_us"] - r["inv_us"]), HDR_MAX_US))
 
     def result(self) -> OperationResult:
-        return OperationResult(self.evidence, self.window, self.load_start_us, self.load_end_us, pcts(self.during))
+        # no op completed while it ran (a 0.1 s restart): no latency to show, not a latency of 0
+        during = pcts(self.during) if self.during.get_total_count() else {}
+        return OperationResult(self.evidence, self.window, self.load_start_us, self.load_end_us, during)

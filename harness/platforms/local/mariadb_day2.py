@@ -8,6 +8,7 @@ with `mariadb-dump --single-transaction`. Credentials reach the tools through a 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
@@ -102,16 +103,28 @@ def backup(handle: LocalHandle, pod: Pod, dest: Path) -> BackupArtifact:
         target = dest / "data"
         _run([binary("mariadb-backup", "mariadb-backup"), f"--defaults-extra-file={cnf}", "--backup",
               f"--target-dir={target}", "--safe-slave-backup", "--slave-info"], log, f"mariadb-backup of {pod.name}")
-        info = next((target / n for n in ("mariadb_backup_slave_info", "xtrabackup_slave_info",
-                                          "mariadb_backup_binlog_info", "xtrabackup_binlog_info")
-                     if (target / n).exists()), None)
-        point = info.read_text().strip().splitlines()[-1][:200] if info else None
+        point = backup_position(target)
         return BackupArtifact(method="mariadb-backup", source_pod=pod.name, location=str(target),
                               size_bytes=dir_size(target), consistent_point=point)
     out = dest / DUMP_FILE
     _run([binary("mariadb-dump", "mariadb-client"), f"--defaults-extra-file={cnf}", "--single-transaction",
           "--databases", DATABASE], log, f"mariadb-dump of {pod.name}", stdout=out)
     return BackupArtifact(method="mariadb-dump", source_pod=pod.name, location=str(out), size_bytes=out.stat().st_size)
+
+
+GTID_RE = re.compile(r"(\d+-\d+-\d+(?:,\d+-\d+-\d+)*)")
+
+
+def backup_position(target: Path) -> str | None:
+    """The GTID the backup holds: the replica's applied position (`--slave-info`), else the binlog's."""
+    for name, what in (("mariadb_backup_slave_info", "slave"), ("xtrabackup_slave_info", "slave"),
+                       ("mariadb_backup_binlog_info", "binlog"), ("xtrabackup_binlog_info", "binlog")):
+        f = target / name
+        if f.exists():
+            m = GTID_RE.search(f.read_text())
+            if m:
+                return f"gtid {m.group(1)} ({what} position)"
+    return None
 
 
 def restore_source(handle: LocalHandle, template: Path) -> Path:
