@@ -18,6 +18,7 @@ duplicates and regressions (the failure mode of open-im-server #3249 / KubeBlock
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -112,33 +113,34 @@ class SwitchMasterWatch:
         self.endpoint = endpoint
         self.op_timeout_s = op_timeout_s
         self.epoch = 0
-        self._greenlet: Any = None
+        self._stop = threading.Event()
+        self.subscribed = threading.Event()  # a Sentinel confirmed the subscription
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self._greenlet is None:
-            import gevent
-
-            self._greenlet = gevent.spawn(self._run)
+        """A daemon thread: in the load worker (gevent-patched) that is a greenlet on its hub."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="switch-master-watch", daemon=True)
+            self._thread.start()
 
     def stop(self) -> None:
-        if self._greenlet is not None:
-            self._greenlet.kill(block=False)
+        self._stop.set()
 
     def _run(self) -> None:
-        import gevent
-
         kwargs = sentinel_kwargs(self.endpoint, self.op_timeout_s)
-        while True:
+        while not self._stop.is_set():
             for host, port in self.endpoint.addresses:  # the next Sentinel when one stops answering
                 try:
                     with redis.Redis(host=host, port=port, **kwargs) as c, c.pubsub() as ps:
                         ps.subscribe("+switch-master")
-                        while True:
-                            msg = ps.get_message(timeout=1.0)
+                        while not self._stop.is_set():
+                            msg = ps.get_message(timeout=0.5)
+                            if msg and msg.get("type") == "subscribe":
+                                self.subscribed.set()
                             if msg and msg.get("type") == "message":
                                 self.epoch += 1
                 except (redis.RedisError, OSError):
-                    gevent.sleep(0.1)
+                    self._stop.wait(0.1)
 
 
 class RedisClient:
