@@ -77,7 +77,7 @@ class RoleController:
         self.failures = 0
         self._stop = threading.Event()
         self._lock = threading.RLock()
-        self._last_rejoin: dict[str, float] = {}
+        self._last_rejoin: dict[str, tuple[float, int]] = {}  # pod -> (when, its start count then)
         self._thread = threading.Thread(target=self._run, name=f"rolectl-{handle.id}", daemon=True)
         self._pool = ThreadPoolExecutor(max_workers=len(handle.pods) or 1, thread_name_prefix=f"probe-{handle.id}")
 
@@ -283,12 +283,15 @@ class RoleController:
             and st.sql_running == "Yes"
         if healthy:
             return
-        if time.monotonic() - self._last_rejoin.get(name, 0.0) < REJOIN_BACKOFF_S:
+        # the backoff paces retries against one server process; a pod that (re)started since configures
+        # replication at once, as a KubeBlocks pod's startup does
+        when, starts = self._last_rejoin.get(name, (0.0, -1))
+        if starts == self.handle.pods[name].starts and time.monotonic() - when < REJOIN_BACKOFF_S:
             return
         self._rejoin(name)
 
     def _rejoin(self, name: str) -> None:
-        self._last_rejoin[name] = time.monotonic()
+        self._last_rejoin[name] = (time.monotonic(), self.handle.pods[name].starts)
         primary = self.handle.pods[self.primary]  # type: ignore[index]
         pod = self.handle.pods[name]
         try:
