@@ -131,8 +131,12 @@ def test_backup_then_restore_into_a_new_deployment(local_platform, fast_spec, po
     write_rows(ep, engine, range(40))
     if mode == "kubeblocks":
         poll(lambda: all(s.healthy for s in local_platform.replication_state(dep)), 30, "the secondary caught up")
+    rejoins = dep.handle.events.path.read_text().count("rejoin")
     active = inject(local_platform, dep, Fault("backup-restore"))
     art = active.outcome.backup
+    # --safe-slave-backup stops the secondary's applier on purpose: the role controller must leave it
+    # alone (a rejoin stopped its IO thread too, and the semi-sync primary stopped taking writes)
+    assert dep.handle.events.path.read_text().count("rejoin") == rejoins
     assert art is not None and art.method == method and art.size_bytes > 0
     if method == "mariadb-backup":
         assert art.consistent_point and art.consistent_point.startswith("gtid 0-101-"), art.consistent_point

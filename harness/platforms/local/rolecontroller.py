@@ -38,6 +38,7 @@ class Status:
     master_port: int | None
     io_running: str
     sql_running: str
+    sql_errno: int = 0  # Last_SQL_Errno: 0 with the SQL thread stopped means someone stopped it on purpose
 
 
 def parse_gtid(text: str) -> dict[int, int]:
@@ -157,7 +158,8 @@ class RoleController:
         return Status(read_only=bool(row["ro"]), gtid=parse_gtid(row["pos"]),
                       master_port=int(slave["Master_Port"]) if slave.get("Master_Port") else None,
                       io_running=str(slave.get("Slave_IO_Running", "No")),
-                      sql_running=str(slave.get("Slave_SQL_Running", "No")))
+                      sql_running=str(slave.get("Slave_SQL_Running", "No")),
+                      sql_errno=int(slave.get("Last_SQL_Errno") or 0))
 
     # -- actions -----------------------------------------------------------------------------
     def _failover(self, statuses: dict[str, Status | None]) -> None:
@@ -279,8 +281,10 @@ class RoleController:
             except (pymysql.Error, OSError) as e:
                 self.handle.events.write(f"role-controller: fencing {name} failed: {e}")
                 return
-        healthy = st.master_port == primary_port and st.io_running in ("Yes", "Connecting", "Preparing") \
-            and st.sql_running == "Yes"
+        # an applier stopped without an error was stopped on purpose (mariadb-backup --safe-slave-backup,
+        # as KubeBlocks' xtrabackup method runs it on the secondary): not a broken replica to rejoin
+        applying = st.sql_running == "Yes" or (st.sql_running == "No" and st.sql_errno == 0)
+        healthy = st.master_port == primary_port and st.io_running in ("Yes", "Connecting", "Preparing") and applying
         if healthy:
             return
         # the backoff paces retries against one server process; a pod that (re)started since configures
