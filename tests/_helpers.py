@@ -40,3 +40,22 @@ def recording_platform_factory(started: list[tuple[int, int | None, str]]):
         return create(name, run)
 
     return factory
+
+
+def mysql_connect(ep, port=None, timeout=3.0):
+    """A client connection to the endpoint's primary (or to `port`), as the tests' own SQL needs."""
+    import pymysql
+
+    host, p = ep.primary_address() if port is None else ("127.0.0.1", port)
+    return pymysql.connect(host=host, port=p, user=ep.user, password=ep.password, database=ep.database,
+                           connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, autocommit=True)
+
+
+def mysql_execute(ep, sql, args=None, port=None):
+    conn = mysql_connect(ep, port)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall()
+    finally:
+        conn.close()

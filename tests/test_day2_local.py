@@ -4,9 +4,9 @@ engines' own status, and what was written before is still there (in the restored
 
 from __future__ import annotations
 
-import pymysql
 import pytest
 import redis
+from _helpers import mysql_execute
 
 from harness.contracts import Fault
 from harness.errors import CellNotApplicable
@@ -14,23 +14,11 @@ from harness.faults import inject
 from harness.platforms.local.redis import master_client
 
 
-def _mysql(ep, sql, args=None):
-    host, port = ep.primary_address()
-    conn = pymysql.connect(host=host, port=port, user=ep.user, password=ep.password, database=ep.database,
-                           connect_timeout=3, read_timeout=3, write_timeout=3, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
-
-
 def write_rows(ep, engine, ids):
     if engine == "mysql":
-        _mysql(ep, "CREATE TABLE IF NOT EXISTS day2 (id INT PRIMARY KEY)")
+        mysql_execute(ep, "CREATE TABLE IF NOT EXISTS day2 (id INT PRIMARY KEY)")
         for i in ids:
-            _mysql(ep, "INSERT INTO day2 VALUES (%s)", (i,))
+            mysql_execute(ep, "INSERT INTO day2 VALUES (%s)", (i,))
     else:
         with master_client(ep, 3.0) as c:
             for i in ids:
@@ -39,7 +27,7 @@ def write_rows(ep, engine, ids):
 
 def rows(ep, engine):
     if engine == "mysql":
-        return {r[0] for r in _mysql(ep, "SELECT id FROM day2")}
+        return {r[0] for r in mysql_execute(ep, "SELECT id FROM day2")}
     with master_client(ep, 3.0) as c:
         return {int(c.get(k)) for k in c.keys("day2:*")}
 

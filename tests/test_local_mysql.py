@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pymysql
 import pytest
+from _helpers import mysql_connect, mysql_execute
 
 from harness.contracts import Fault
 from harness.faults import inject
@@ -11,20 +12,8 @@ from harness.faults import inject
 READ_ONLY_ERRORS = (1290, 1836)  # ER_OPTION_PREVENTS_STATEMENT (read_only), ER_READ_ONLY_MODE
 
 
-def connect(ep, port=None, timeout=3.0):
-    host, p = ep.primary_address() if port is None else ("127.0.0.1", port)
-    return pymysql.connect(host=host, port=p, user=ep.user, password=ep.password, database=ep.database,
-                           connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout, autocommit=True)
-
-
-def execute(ep, sql, args=None, port=None):
-    conn = connect(ep, port)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
+connect = mysql_connect
+execute = mysql_execute
 
 
 def pod(platform, dep, name):
