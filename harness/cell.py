@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,7 +25,7 @@ from harness.contracts import OPERATION_KINDS, BackupArtifact, Deployment, Endpo
 from harness.errors import CellNotApplicable, CellSkipped
 from harness.faults import NEMESIS_FILE, FaultWindow, Nemesis, Observer, Schedule, iso
 from harness.noop import NoopNemesis
-from harness.operations import EndState, deploy_spec_for, judge_end_state, operations_of
+from harness.operations import EndState, deploy_spec_for, operations_of
 from harness.plan import CellPlan
 from harness.results import cell_record
 from harness.signals import Interrupted
@@ -264,9 +264,9 @@ def _settle(env: CellEnv, dep: Deployment) -> EndState:
     started_us = clock.now_us()
     deadline_us = started_us + int(END_STATE_WAIT_S * 1e6)
     while True:
-        end = judge_end_state(ops.replication_state(dep), None)
+        end = EndState(tuple(ops.replication_state(dep)), None)
         if end.healthy:
-            return judge_end_state(list(end.pods), round((clock.now_us() - started_us) / 1e6, 3))
+            return replace(end, settled_s=round((clock.now_us() - started_us) / 1e6, 3))
         if clock.now_us() > deadline_us:
             return end
         clock.sleep(POLL_S)

@@ -189,13 +189,15 @@ ACTIONS: dict[str, FaultAction] = {
 }
 
 
+NEMESIS_ACTIONS: dict[str, FaultAction] = {**ACTIONS, **OPERATIONS}  # faults, then the day-2 operations
+
+
 def action_for(fault: Fault) -> FaultAction:
-    actions: dict[str, FaultAction] = {**ACTIONS, **OPERATIONS}
-    if fault.kind not in actions:
-        raise HarnessError(f"unknown fault {fault.kind!r}; accepted: {', '.join(actions)}")
+    if fault.kind not in NEMESIS_ACTIONS:
+        raise HarnessError(f"unknown fault {fault.kind!r}; accepted: {', '.join(NEMESIS_ACTIONS)}")
     if fault.duration_s < 0:
         raise HarnessError(f"fault duration must be >= 0, got {fault.duration_s}")
-    return actions[fault.kind]
+    return NEMESIS_ACTIONS[fault.kind]
 
 
 # -- the record ----------------------------------------------------------------------------------

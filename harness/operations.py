@@ -6,7 +6,7 @@ for a planned time: `start` returns when the operation is done, and its window i
 The order of a rolling restart is decided here, once: KubeBlocks' InstanceSet order (role
 `updatePriority` ascending, then ordinal descending: secondaries highest ordinal first, the primary
 last; reference/kubeblocks-day2.md section 2) or a StatefulSet's (ordinal descending, no roles).
-Whether the end state is healthy is judged here too (`judge_end_state`), from the engines' own
+Whether the end state is healthy is judged here too (`EndState`), from the engines' own
 status, never from the operator's word: a Switchover without a candidate "succeeds" as soon as
 its script exits.
 """
@@ -180,6 +180,3 @@ class EndState:
                 "reasons": list(self.reasons),
                 "pods": [{"pod": p.pod, "role": p.role, "healthy": p.healthy, "detail": p.detail} for p in self.pods]}
 
-
-def judge_end_state(pods: list[ReplicaState], settled_s: float | None) -> EndState:
-    return EndState(tuple(pods), settled_s)

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from harness.contracts import BackupArtifact, OpOutcome, OpStep, PodInfo, ReplicaState
+from harness.contracts import ZONES, BackupArtifact, OpOutcome, OpStep, PodInfo, ReplicaState
 from harness.errors import CellNotApplicable, HarnessError
 from harness.platforms.local.pods import Pod
 from harness.platforms.local.state import LocalHandle
@@ -98,20 +98,23 @@ def restart_pod(handle: LocalHandle, day2: LocalDay2, pod: Pod, deadline: float)
     if handle.supervisor is None:
         raise HarnessError(f"{handle.id}: no supervisor to start {pod.name} again")
     handle.supervisor.restart_without_delay([pod.name])
-    wait_for(f"{pod.name} to serve again after its restart", lambda: pod.alive() and day2.serving(handle, pod),
-             deadline)
+    wait_for(f"{pod.name} to serve again after its restart", lambda: _serves(handle, day2, pod), deadline)
     ready = time.time()
     _hold_ready(handle, day2, pod, day2.min_ready_s(handle), deadline)
     return OpStep(pod=pod.name, action="restart", started_wall=t0, done_wall=time.time(),
                   detail=f"serving {ready - t0:.2f} s after the stop")
 
 
+def _serves(handle: LocalHandle, day2: LocalDay2, pod: Pod) -> bool:
+    return pod.alive() and day2.serving(handle, pod)
+
+
 def _hold_ready(handle: LocalHandle, day2: LocalDay2, pod: Pod, min_ready_s: float, deadline: float) -> None:
     """minReadySeconds: the pod must stay ready that long before it counts as available."""
     since = time.monotonic()
     while time.monotonic() - since < min_ready_s:
-        if not (pod.alive() and day2.serving(handle, pod)):
-            wait_for(f"{pod.name} to serve again", lambda: pod.alive() and day2.serving(handle, pod), deadline)
+        if not _serves(handle, day2, pod):
+            wait_for(f"{pod.name} to serve again", lambda: _serves(handle, day2, pod), deadline)
             since = time.monotonic()
         time.sleep(0.1)
 
@@ -138,8 +141,6 @@ def rolling_restart(handle: LocalHandle, day2: LocalDay2, order: tuple[PodInfo, 
 def scale_out(handle: LocalHandle, day2: LocalDay2, replicas: int, deadline: float) -> OpOutcome:
     if handle.mode != "kubeblocks":
         raise CellNotApplicable("a statefulset's pods do not replicate: adding one starts an unrelated database")
-    from harness.contracts import ZONES
-
     steps: list[OpStep] = []
     new: list[str] = []
     while len(handle.data_pods()) < replicas:

@@ -8,6 +8,7 @@ with `mariadb-dump --single-transaction`. Credentials reach the tools through a 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -81,17 +82,17 @@ def _client_cnf(handle: LocalHandle, pod: Pod, dest: Path) -> Path:
                              f"[client]\nuser=root\npassword={handle.secrets['root']}\nsocket={socket_path(handle, pod)}\n")
 
 
-def _run(argv: list[str], log: Path, what: str, stdout: Path | None = None) -> None:
+def _run(argv: list[str], log: Path, what: str, stdout: Path | None = None, stdin: Path | None = None) -> None:
+    """A client tool, its stderr (and stdout unless `stdout`) appended to `log`; a failure names its errors."""
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as err:
-        out = open(stdout, "wb") if stdout else err  # noqa: SIM115 - closed below
+    with contextlib.ExitStack() as files:
+        err = files.enter_context(open(log, "ab"))
+        out = files.enter_context(open(stdout, "wb")) if stdout else err
+        inp = files.enter_context(open(stdin, "rb")) if stdin else None
         try:
-            code = subprocess.run(argv, stdout=out, stderr=err, timeout=TOOL_TIMEOUT_S).returncode
+            code = subprocess.run(argv, stdin=inp, stdout=out, stderr=err, timeout=TOOL_TIMEOUT_S).returncode
         except (OSError, subprocess.SubprocessError) as e:
             raise HarnessError(f"{what} failed: {e}") from e
-        finally:
-            if stdout:
-                out.close()
     if code != 0:
         raise HarnessError(f"{what} failed (exit {code}): {server_errors(log)}")
 
@@ -147,15 +148,8 @@ def load_dump(handle: LocalHandle, pod: Pod) -> None:
     if art is None or art.method != "mariadb-dump":
         return
     cnf = _client_cnf(handle, pod, handle.work_dir / "restore")
-    log = handle.log_dir / "restore-load.log"
-    with open(art.location, "rb") as dump, open(log, "ab") as err:
-        try:
-            code = subprocess.run([binary("mariadb", "mariadb-client"), f"--defaults-extra-file={cnf}"], stdin=dump,
-                                  stdout=err, stderr=err, timeout=TOOL_TIMEOUT_S).returncode
-        except (OSError, subprocess.SubprocessError) as e:
-            raise HarnessError(f"loading the dump failed: {e}") from e
-    if code != 0:
-        raise HarnessError(f"loading the dump failed (exit {code}): {server_errors(log)}")
+    _run([binary("mariadb", "mariadb-client"), f"--defaults-extra-file={cnf}"], handle.log_dir / "restore-load.log",
+         "loading the dump", stdin=Path(art.location))
 
 
 def replication_state(handle: LocalHandle) -> list[ReplicaState]:
