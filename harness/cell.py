@@ -29,6 +29,7 @@ from harness.operations import EndState, deploy_spec_for, operations_of
 from harness.plan import CellPlan
 from harness.results import cell_record
 from harness.signals import Interrupted
+from harness.targeting import sole_primary
 
 log = logging.getLogger("harness.cell")
 
@@ -174,7 +175,8 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         seed_info = env.workload.seed(endpoint, plan.engine, s)
         mix = dict(plan.scenario.mix[plan.engine])
         if plan.fault is not None and plan.fault.kind in OPERATION_KINDS:
-            state["primary_before"] = _the_primary(env.platform, dep)
+            pod = sole_primary(env.platform.pods(dep))
+            state["primary_before"] = pod.name if pod else None
 
         # one load run: the users connect, warm up, and go on into the measured window without
         # reconnecting; `load_start_us` (the checker's window) begins after the warm-up
@@ -230,11 +232,6 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
             state["role_changes"] = _role_changes(env.platform, dep, state.get("load_start_wall"))
             state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         env.platform.teardown(dep)
-
-
-def _the_primary(platform: Platform, dep: Deployment) -> str | None:
-    primaries = [p.name for p in platform.pods(dep) if p.role == "primary"]
-    return primaries[0] if len(primaries) == 1 else None
 
 
 def _operation_evidence(env: CellEnv, plan: CellPlan, dep: Deployment, nemesis: Schedule, window: FaultWindow,

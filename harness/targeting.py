@@ -26,6 +26,12 @@ def data_pods(pods: list[PodInfo]) -> list[PodInfo]:
     return [p for p in pods if p.role not in ("sentinel", "arbiter")]
 
 
+def sole_primary(pods: list[PodInfo]) -> PodInfo | None:
+    """The one data pod reporting primary; None when none or several do."""
+    primaries = [p for p in data_pods(pods) if p.role == "primary"]
+    return primaries[0] if len(primaries) == 1 else None
+
+
 def the_primary(pods: list[PodInfo]) -> PodInfo:
     primaries = [p for p in data_pods(pods) if p.role == "primary"]
     if len(primaries) != 1:

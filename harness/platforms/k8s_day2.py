@@ -42,6 +42,7 @@ from harness.platforms.k8s_day2_parse import (
     redis_state,
 )
 from harness.platforms.k8s_preflight import ClusterSettings
+from harness.targeting import data_pods, sole_primary
 
 if TYPE_CHECKING:
     from harness.platforms.kubernetes import K8sHandle
@@ -158,7 +159,7 @@ class KubernetesDay2:
     def scale_out(self, dep: Deployment, replicas: int) -> OpOutcome:
         """HorizontalScaling; done when each new pod replicates from the primary and is caught up."""
         h = self._kubeblocks_only(dep, "scale-out", "a StatefulSet's second pod would be an unrelated database")
-        before = [p.name for p in self.pods(dep) if p.role not in ("sentinel", "arbiter")]
+        before = [p.name for p in data_pods(self.pods(dep))]
         if replicas > len(ZONES):
             raise CellNotApplicable(f"the {dep.engine} Cluster allows one pod per zone (a hard zone spread): "
                                     f"{replicas} replicas do not fit in {len(ZONES)} zones, a new pod would stay Pending")
@@ -167,7 +168,7 @@ class KubernetesDay2:
             raise DeployError(f"scale-out to {replicas} replicas: the deployment has {len(before)} already")
         doc = day2.scale_out(self._ops_name(dep, "scale-out"), h.namespace, dep.engine, changes, SCALE_OUT_TIMEOUT_S)
         outcome = self._run_ops(dep, doc, SCALE_OUT_TIMEOUT_S)
-        after = [p.name for p in self.pods(dep) if p.role not in ("sentinel", "arbiter")]
+        after = [p.name for p in data_pods(self.pods(dep))]
         new = tuple(p for p in after if p not in before)
         if self._is_plan():  # the names InstanceSet gives the next ordinals
             new = tuple(f"{h.name}-{dep.engine}-{i}" for i in range(len(before), replicas))
@@ -233,7 +234,7 @@ class KubernetesDay2:
     def replication_state(self, dep: Deployment) -> list[ReplicaState]:
         """Per data pod, the engine's own status over `kubectl exec` (never the role label)."""
         h: K8sHandle = dep.handle
-        pods = [p for p in self.pods(dep) if p.role not in ("sentinel", "arbiter")]
+        pods = data_pods(self.pods(dep))
         password = self._password(dep)
         raw = {p.name: self._exec(h, p.name, dep.engine, STATUS_SCRIPTS[dep.engine], password, check=False).stdout
                for p in pods}
@@ -249,20 +250,12 @@ class KubernetesDay2:
         h: K8sHandle = dep.handle
         name, type_ = doc["metadata"]["name"], doc["spec"]["type"]
         self._apply([doc], h.namespace)
-        last: dict[str, str] = {}
-
-        def terminal() -> bool:
-            r = self.kubectl("get", f"opsrequests.operations.kubeblocks.io/{name}", "-n", h.namespace, "-o", "json",
-                             check=False)
-            last["json"] = r.stdout
-            return ops_status(r.stdout, type_).phase in day2.OPS_TERMINAL
-
-        self.runner.wait(f"opsrequest/{name} -n {h.namespace} status.phase terminal "
-                         f"({'|'.join(day2.OPS_TERMINAL)})", terminal, timeout_s)
+        last = self._wait_terminal("opsrequests.operations.kubeblocks.io", "opsrequest", name, h.namespace,
+                                   lambda text: ops_status(text, type_).phase, day2.OPS_TERMINAL, timeout_s)
         source = f"OpsRequest/{name}"
         if self._is_plan():
             return OpOutcome(source=source, phase=None, detail=f"dry run: {type_} planned")
-        status = ops_status(last.get("json", ""), type_)
+        status = ops_status(last, type_)
         if status.phase != "Succeed":
             raise DeployError(f"{source} ({type_}) ended {status.phase}"
                               + (f": {status.message}" if status.message else "") + f" (progress {status.progress or '?'})")
@@ -273,9 +266,22 @@ class KubernetesDay2:
         return OpOutcome(steps=steps, source=source + " status.progressDetails", phase=status.phase,
                          detail=f"progress {status.progress}" if status.progress else "")
 
+    def _wait_terminal(self, resource: str, kind: str, name: str, ns: str, phase_of: Callable[[str], str | None],
+                       terminal: tuple[str, ...], timeout_s: float) -> str:
+        """Polls the object until its `status.phase` is terminal; returns its last JSON."""
+        last = {"json": ""}
+
+        def done() -> bool:
+            r = self.kubectl("get", f"{resource}/{name}", "-n", ns, "-o", "json", check=False)
+            last["json"] = r.stdout
+            return phase_of(r.stdout) in terminal
+
+        self.runner.wait(f"{kind}/{name} -n {ns} status.phase terminal ({'|'.join(terminal)})", done, timeout_s)
+        return last["json"]
+
     def _only_primary(self, dep: Deployment) -> str | None:
-        primaries = [p.name for p in self.pods(dep) if p.role == "primary"]
-        return primaries[0] if len(primaries) == 1 else None
+        pod = sole_primary(self.pods(dep))
+        return pod.name if pod else None
 
     def _kubeblocks_only(self, dep: Deployment, what: str, why: str) -> K8sHandle:
         if dep.mode != "kubeblocks":
@@ -306,21 +312,13 @@ class KubernetesDay2:
             BACKUP_POLICY_TIMEOUT_S)
         name = self._ops_name(dep, "backup")
         self._apply([day2.backup(name, h.namespace, dep.engine)], h.namespace)
-        last: dict[str, str] = {}
-
-        def terminal() -> bool:
-            r = self.kubectl("get", f"backups.dataprotection.kubeblocks.io/{name}", "-n", h.namespace, "-o", "json",
-                             check=False)
-            last["json"] = r.stdout
-            return backup_status(r.stdout).phase in day2.BACKUP_TERMINAL
-
-        self.runner.wait(f"backup/{name} -n {h.namespace} status.phase terminal ({'|'.join(day2.BACKUP_TERMINAL)})",
-                         terminal, BACKUP_TIMEOUT_S)
+        last = self._wait_terminal("backups.dataprotection.kubeblocks.io", "backup", name, h.namespace,
+                                   lambda text: backup_status(text).phase, day2.BACKUP_TERMINAL, BACKUP_TIMEOUT_S)
         method = day2.BACKUP_METHOD[dep.engine]
         if self._is_plan():
             artifact = BackupArtifact(method, source.name, name, None)
             return OpOutcome(source=f"Backup/{name}", backup=artifact, detail="dry run: backup planned")
-        st = backup_status(last.get("json", ""))
+        st = backup_status(last)
         if st.phase != "Completed":
             raise DeployError(f"Backup/{name} ({method}) ended {st.phase}" + (f": {st.failure}" if st.failure else ""))
         pod = st.source_pod or source.name
