@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.report.tables import MODES, fmt, gap_verdict
+from harness.report.tables import MODES, engines_in, fmt, gap_verdict
 from harness.results_model import Cell, Operation, Results, as_cell, as_results, is_day2, operation_verdict
 from harness.verdict_record import verdict_of
 
@@ -42,8 +42,7 @@ def day2_scenarios(results: ResultsLike) -> list[str]:
 
 
 def day2_engines(results: ResultsLike) -> list[str]:
-    present = {c.engine for c in day2_cells(results)}
-    return [e for e in ("mysql", "redis", "mongodb") if e in present]
+    return engines_in(day2_cells(results))
 
 
 # -- one side of a row, in words ------------------------------------------------------------------

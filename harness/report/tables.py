@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.compare import Thresholds
 from harness.config import ValiditySettings
+from harness.contracts import ENGINES
 from harness.results_model import (
     Cell,
     Results,
@@ -71,10 +72,14 @@ def ordered_scenarios(results: ResultsLike) -> list[str]:
     return seen
 
 
+def engines_in(cells: Iterable[Cell]) -> list[str]:
+    """The engines these cells ran, in the registry's order."""
+    present = {c.engine for c in cells}
+    return [e for e in ENGINES if e in present]
+
+
 def engines_of(results: ResultsLike) -> list[str]:
-    order = ("mysql", "redis", "mongodb")
-    present = {c.engine for c in as_results(results).cells}
-    return [e for e in order if e in present]
+    return engines_in(as_results(results).cells)
 
 
 def cells_for(results: ResultsLike, scenario: str, engine: str, mode: str, ok_only: bool = True) -> list[Cell]:
