@@ -3,6 +3,7 @@ directory (tests/conftest.py `real_run_dir`: redis, steady + pod-kill-primary, b
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 
 from harness import notebook
 from harness.errors import HarnessError
+from harness.faults import NEMESIS_FILE, read_windows
 from harness.report import review
 from harness.results import read_results
 
@@ -98,6 +100,28 @@ def test_steady_latencies_are_the_checkers_steady_window(real_run_dir):
             assert abs(got - want) <= max(0.002 * want, 0.002), (c["scenario"], c["mode"], key, got, want)
         if c["fault"]:  # only ops completed before the injection
             assert len(xs) < c["ops"]["ok"]
+
+
+def test_steady_window_ends_at_the_nemesis_exact_injection(real_run_dir, tmp_path):
+    """results.json rounds `injected_at_s` to the millisecond; an op completing between that and the
+    nemesis' own clock reading counts on the checker's side of the boundary (CI once saw p95 differ)."""
+    run = tmp_path / "run"
+    shutil.copytree(real_run_dir, run)
+    res = read_results(run)
+    cell = next(c for c in res["cells"] if c["fault"] and c["status"] == "ok")
+    hist = run / cell["artifacts"]["history"]
+    (window,) = read_windows(hist / NEMESIS_FILE)
+    exact = window.injected_at_us
+    rounded = cell["load"]["load_start_us"] + round(cell["fault"]["injected_at_s"] * 1e6)
+    before = len(review.steady_latencies_ms(run, cell))
+    # an ok op completing 1 us on the far side of the exact injection, inside the rounded window when it
+    # is later, and one 1 us before it, outside the rounded window when that is earlier
+    t = exact if rounded > exact else exact - 1
+    assert rounded != t
+    with open(next(hist.glob("history*.jsonl")), "a") as fh:
+        fh.write(json.dumps({"type": "ok", "op": 10**9, "p": "planted", "f": "sync", "w": False,
+                             "inv_us": t - 500, "t_us": t, "wall": 0.0}) + "\n")
+    assert len(review.steady_latencies_ms(run, cell)) == before + (t < exact)
 
 
 def test_notebook_never_imports_locust():

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.faults import NEMESIS_FILE, read_windows
 from harness.history import iter_completions
 from harness.report import tables as T
 from harness.results_model import Cell, Results, as_cell, as_results, load_results
@@ -77,8 +78,11 @@ def steady_latencies_ms(run_dir: Path, cell: CellLike) -> array:
     cell = as_cell(cell)
     start = cell.load.load_start_us
     inj = cell.fault.injected_at_s
-    if inj is not None and start is not None:
-        end: float = start + inj * 1e6
+    injected_us = _injected_at_us(run_dir, cell)
+    if injected_us is not None:
+        end: float = injected_us  # exact: results.json rounds `injected_at_s` to the millisecond
+    elif inj is not None and start is not None:
+        end = start + inj * 1e6
     elif inj is None and cell.load.load_end_us is not None:
         end = cell.load.load_end_us
     else:
@@ -88,6 +92,15 @@ def steady_latencies_ms(run_dir: Path, cell: CellLike) -> array:
         if c.outcome == "ok" and c.complete_us < end:
             out.append(max(1, c.latency_us) / 1000.0)
     return out
+
+
+def _injected_at_us(run_dir: Path, cell: Cell) -> int | None:
+    """The injection's clock reading as the nemesis recorded it (the checker's steady-window end)."""
+    rel = cell.artifacts.history
+    if not rel or not cell.fault.kind:
+        return None
+    windows = read_windows(Path(run_dir) / rel / NEMESIS_FILE)
+    return windows[0].injected_at_us if windows else None
 
 
 def steady_cells(results: ResultsLike, engine: str) -> dict[str, Cell]:
