@@ -229,6 +229,83 @@ class ReplicaState:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class RenderedConfig:
+    """The server parameters a mode's deployment runs with, rendered from its pod limits.
+
+    kubeblocks: the KubeBlocks addon's config template evaluated for `cpu` / `memory` (on local with
+    MariaDB's names where MySQL 8's differ: `notes` says which); statefulset: what OpenIM ships.
+    `params` are the server's own names and values as written into its config file.
+    """
+
+    engine: str
+    mode: str
+    cpu: str
+    memory: str
+    params: tuple[tuple[str, str], ...]
+    source: str  # where the values come from ("KubeBlocks addon mysql8.0-config.tpl", ...)
+    notes: tuple[tuple[str, str], ...] = ()  # param -> why this value / which MySQL 8 name it stands for
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True)
+class PodFootprint:
+    """What one pod cost during a window: CPU seconds, peak memory, and its volume at the end."""
+
+    pod: str
+    kind: str  # "data" | "sentinel" | "control-plane"
+    cpu_s: float | None
+    peak_rss_bytes: int | None
+    volume_bytes: int | None
+    source: str  # "cgroup v1 cpuacct + memory", "/proc sampling", "metrics.k8s.io", ...
+
+
+@dataclass(frozen=True)
+class LimitsEvidence:
+    """Whether the pods ran under their CPU / memory limits, and how (or why only nominally)."""
+
+    enforced: bool
+    how: str  # "cgroup v1 cpu.cfs_quota_us + memory.limit_in_bytes", "kubernetes resources.limits", ...
+    cpu: str
+    memory: str
+
+
+@dataclass(frozen=True)
+class ReplicaDivergence:
+    """One replica compared with the primary after the cell, by the engine's own means."""
+
+    primary: str
+    replica: str
+    method: str  # "CHECKSUM TABLE", "DBSIZE + sampled values", ...
+    compared: int  # tables / keys compared
+    differing: tuple[str, ...]  # the tables / keys whose content differs
+    detail: str = ""
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.differing)
+
+
+@runtime_checkable
+class Footprints(Protocol):
+    """Optional: resource use per pod over a window (a platform without it says so in the report)."""
+
+    def footprint_begin(self, dep: Deployment) -> None: ...
+
+    def footprint_end(self, dep: Deployment) -> list[PodFootprint]: ...
+
+    def limits_evidence(self, dep: Deployment) -> LimitsEvidence: ...
+
+
+@runtime_checkable
+class DivergenceCheck(Protocol):
+    """Optional: every replica compared with the primary, once replication has caught up."""
+
+    def divergence(self, dep: Deployment) -> list[ReplicaDivergence]: ...
+
+
 @runtime_checkable
 class Operations(Protocol):
     """Day-2 operation primitives (optional: a platform without them makes those cells not
