@@ -11,17 +11,28 @@ after teardown so the run loop can stop.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness.capacity import CapacityLimits, StepResult, conclude, judge_step, step_rates
 from harness.checker import CheckInput
 from harness.checker.operation import OperationEvidence, RestoreResult, judge_restore
 from harness.clock import Clock, RealClock
 from harness.config import Settings
-from harness.contracts import OPERATION_KINDS, BackupArtifact, Deployment, Endpoint, Fault, Platform
+from harness.contracts import (
+    OPERATION_KINDS,
+    BackupArtifact,
+    Deployment,
+    Endpoint,
+    Fault,
+    Footprints,
+    Platform,
+    PodFootprint,
+)
 from harness.errors import CellNotApplicable, CellSkipped
 from harness.faults import NEMESIS_FILE, FaultWindow, Nemesis, Observer, Schedule, iso
 from harness.noop import NoopNemesis
@@ -174,6 +185,8 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         env.on_phase("seed")
         seed_info = env.workload.seed(endpoint, plan.engine, s)
         mix = dict(plan.scenario.mix[plan.engine])
+        if plan.scenario.measure == "capacity":
+            return _capacity_search(env, plan, dep, endpoint, seed_info, mix, cell_dir)
         if plan.fault is not None and plan.fault.kind in OPERATION_KINDS:
             pod = sole_primary(env.platform.pods(dep))
             state["primary_before"] = pod.name if pod else None
@@ -232,6 +245,58 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
             state["role_changes"] = _role_changes(env.platform, dep, state.get("load_start_wall"))
             state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         env.platform.teardown(dep)
+
+
+def _capacity_search(env: CellEnv, plan: CellPlan, dep: Deployment, endpoint: Endpoint, seed_info: Any,
+                     mix: dict[str, float], cell_dir: Path) -> dict[str, Any]:
+    """Steps of offered load on one deployment, each its own load run (warm-up, then the measured
+    window) and its own check, until a step is not sustained. The cell's measures are those of the
+    highest sustained step (else of the last one run), its `capacity` block holds every step."""
+    s, t = env.settings, plan.timings
+    c = s.capacity
+    limits = CapacityLimits(slo_p99_ms=c.slo_p99_ms, max_error_fraction=c.max_error_fraction,
+                            min_delivered=s.validity.min_delivered)
+    rates = step_rates(c.start_ops_s, c.factor, c.max_ops_s)
+    cpus = os.cpu_count() or 1
+    meter = env.platform if isinstance(env.platform, Footprints) else None
+    steps: list[StepResult] = []
+    kept: dict[str, Any] = {}
+    for i, rate in enumerate(rates):
+        step_dir = cell_dir / "steps" / f"{i:02d}-{rate:g}"
+        step_s = s.model_copy(update={"load": s.load.model_copy(update={"rate_ops_s": rate})})
+        env.on_phase(f"step {i + 1}/{len(rates)}: {rate:g} ops/s")
+        load = env.workload.start(endpoint, plan.engine, mix, t.before_fault_s, step_s, seed_info, step_dir / "history",
+                                  step_dir / "load.log", warmup_s=t.warmup_s)
+        try:
+            if meter is not None:
+                meter.footprint_begin(dep)
+            summary = _follow(env, load, t.before_fault_s + max(0.0, (load.load_start_us - env.clock.now_us()) / 1e6),
+                              s.cell_timeout_s, measured_from_us=load.load_start_us)
+            server_share = _server_cpu_share(meter.footprint_end(dep), summary, cpus) if meter is not None else None
+        finally:
+            load.stop()
+        inp = CheckInput.for_cell(history_paths=_history_paths(step_dir / "history"), load_start_us=load.load_start_us,
+                                  load_end_us=int(summary.get("load_end_us") or env.clock.now_us()), fault=None,
+                                  settings=step_s, load=summary)
+        measures = env.workload.measure(endpoint, plan.engine, inp, step_dir / "timeline.csv")
+        step = judge_step(rate, measures, summary, limits, cpus, server_share)
+        steps.append(step)
+        log.info("%s step %g ops/s: %s", plan.key, rate, step.why)
+        if step.sustained or not kept:
+            kept = {"measures": measures, "history_dir": step_dir / "history", "timeline": step_dir / "timeline.csv",
+                    "load": summary}
+        if not step.sustained:
+            break
+    result = conclude(steps, rates)
+    kept["measures"] = {**kept["measures"], "capacity": result.to_results()}
+    return kept
+
+
+def _server_cpu_share(footprints: list[PodFootprint], summary: dict[str, Any], cpus: int) -> float | None:
+    """The database pods' CPU seconds over the step's wall time and the machine's cores."""
+    cpu = [f.cpu_s for f in footprints if f.kind != "control-plane" and f.cpu_s is not None]
+    wall = float(summary.get("duration_s") or 0.0)
+    return round(sum(cpu) / (wall * cpus), 4) if cpu and wall > 0 else None
 
 
 def _operation_evidence(env: CellEnv, plan: CellPlan, dep: Deployment, nemesis: Schedule, window: FaultWindow,

@@ -84,6 +84,18 @@ class SeedSettings(_Strict):
     group_size: int = Field(20, ge=2, le=10_000)
 
 
+class CapacitySettings(_Strict):
+    """The capacity search (scenario `capacity`): offered rates from `start_ops_s`, times `factor`,
+    up to `max_ops_s`; a step is sustained while its p99 response time stays within `slo_p99_ms`,
+    at most `max_error_fraction` of its ops fail, and the generator vouches for it."""
+
+    start_ops_s: float = Field(100.0, gt=0, le=20000)
+    factor: float = Field(2.0, gt=1, le=10)
+    max_ops_s: float = Field(6400.0, gt=0, le=20000)
+    slo_p99_ms: float = Field(50.0, gt=0, le=60000)
+    max_error_fraction: float = Field(0.01, ge=0, lt=1)
+
+
 class DeployOverrides(_Strict):
     """Overrides of DeploySpec. Profiles leave these unset (KubeBlocks' own defaults); tests shorten them."""
 
@@ -96,6 +108,10 @@ class DeployOverrides(_Strict):
     role_probe_failure_threshold: int | None = Field(None, ge=1, le=100)
     semi_sync_timeout_ms: int | None = Field(None, ge=1, le=3_600_000)
     ready_timeout_s: float | None = _dur(None)
+    # each pod's CPU and memory limit (Kubernetes quantities); unset: what the kind manifests request.
+    # kubeblocks mode renders KubeBlocks' addon parameters from them (harness/configs/)
+    cpu: str | None = Field(None, pattern=r"^(?:[0-9]+(?:\.[0-9]+)?|[0-9]+m)$", max_length=16)
+    memory: str | None = Field(None, pattern=r"^[0-9]+(?:\.[0-9]+)?(?:Ki|Mi|Gi|Ti|k|M|G|T)?$", max_length=16)
 
     def apply(self, spec: DeploySpec) -> DeploySpec:
         return spec.replace(**{k: v for k, v in self.model_dump().items() if v is not None})
@@ -111,6 +127,7 @@ class Settings(_Strict):
     seed_data: SeedSettings = SeedSettings()
     validity: ValiditySettings = ValiditySettings()
     deploy: DeployOverrides = DeployOverrides()
+    capacity: CapacitySettings = CapacitySettings()
     timings: dict[str, TimingsOverride] = Field(default_factory=dict)  # scenario name (or "*") -> override
     cell_overhead_s: float = _dur(12.0, maximum=600)  # deploy + seed + read-back + teardown, for the plan
     cell_timeout_s: float = _dur(600.0)  # a cell taking longer than its plan plus this fails

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from harness.capacity import step_rates
 from harness.config import Settings, Timings
 from harness.contracts import Fault
 from harness.scenario import Scenario
+
+STEP_OVERHEAD_S = 4.0  # a capacity step's worker start, connect and check
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,11 @@ class CellPlan:
     not_applicable: str | None = None  # the reason, when the scenario says nothing about this cell
     unavailable: str | None = None  # the platform lacks the engine (known before deploy): skipped fast
     timing_note: str | None = None  # why the timings differ from the profile's here (a platform's floor)
+    rates: tuple[float, ...] = ()  # a capacity cell's offered rates per step
+
+    @property
+    def capacity_steps(self) -> int:
+        return len(self.rates)
 
     @property
     def key(self) -> str:
@@ -49,6 +57,10 @@ class CellPlan:
         """Wall time this cell should take: warm-up + load + deploy/seed/read-back/teardown."""
         if not self.runnable():
             return 0.0
+        if self.scenario.measure == "capacity":  # at most every step; the search usually stops sooner
+            return self.capacity_steps * (self.timings.warmup_s + self.timings.before_fault_s + STEP_OVERHEAD_S) + overhead_s
+        if self.scenario.measure == "connections":
+            return overhead_s
         return self.timings.warmup_s + self.timings.load_s + overhead_s
 
     def steps(self) -> list[str]:
@@ -58,6 +70,14 @@ class CellPlan:
             return [f"not applicable: {self.not_applicable}"]
         if self.unavailable:
             return [f"skipped: {self.unavailable}"]
+        if self.scenario.measure == "capacity":
+            return [f"deploy {self.engine}/{self.mode}", "seed data",
+                    f"up to {self.capacity_steps} steps of offered load ({', '.join(f'{r:g}' for r in self.rates)} ops/s): "
+                    f"each warm up {t.warmup_s:g} s, load {t.before_fault_s:g} s, check; stop at the first step not "
+                    "sustained", "tear down"]
+        if self.scenario.measure == "connections":
+            return [f"deploy {self.engine}/{self.mode}", "open OpenIM's connection pools against the server's limit",
+                    "count refusals, close them", "tear down"]
         out = [f"deploy {self.engine}/{self.mode}", "seed data", f"warm up {t.warmup_s:g} s",
                f"load {t.load_s:g} s"]
         f = self.fault
@@ -89,13 +109,15 @@ def plan_cells(
     scs, ens, mds = list(scenarios), list(engines), list(modes)
     unavailable = unavailable or {}
     cells: list[CellPlan] = []
+    c = settings.capacity
     for r in range(settings.repeat):
         for sc in scs:
             timings, note = scenario_timings(sc, settings, platform)
+            rates = tuple(step_rates(c.start_ops_s, c.factor, c.max_ops_s)) if sc.measure == "capacity" else ()
             for e in ens:
                 for m in mds:
                     na = sc.not_applicable_reason(e, m, platform)
-                    cells.append(CellPlan(sc, e, m, r, timings, na, None if na else unavailable.get(e), note))
+                    cells.append(CellPlan(sc, e, m, r, timings, na, None if na else unavailable.get(e), note, rates))
     return cells
 
 

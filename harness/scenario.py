@@ -31,6 +31,9 @@ DEFAULT_MIX: Mapping[str, Mapping[str, float]] = MappingProxyType({
 NODE_LOSS_MIN_FAULT_S: Mapping[str, float] = MappingProxyType({"kind": 90.0})
 
 
+MEASURES = ("load", "capacity", "connections")
+
+
 @dataclass(frozen=True)
 class FaultDecl:
     """What the nemesis breaks, `Timings.before_fault_s` after the load starts, for `Timings.fault_s`."""
@@ -57,6 +60,10 @@ class Scenario:
     min_fault_s: Mapping[str, float] = field(default_factory=dict)
     # platform -> why the scenario says nothing there (local has one server version: no upgrade)
     not_on_platform: Mapping[str, str] = field(default_factory=dict)
+    # what the cell measures: "load" (one load run with the fault schedule), "capacity" (stepped
+    # offered load, harness/capacity.py; each step warms up for `warmup_s` and measures
+    # `before_fault_s`), "connections" (OpenIM's pools opened against the server's limit)
+    measure: str = "load"
 
     def __post_init__(self) -> None:
         missing = [p for p in PROFILES if p not in self.timings]
@@ -69,6 +76,10 @@ class Scenario:
         for engine, ops in self.mix.items():
             if engine not in ENGINES or not ops or any(w < 0 for w in ops.values()) or sum(ops.values()) <= 0:
                 raise ValueError(f"scenario {self.name}: bad mix for {engine!r}")
+        if self.measure not in MEASURES:
+            raise ValueError(f"scenario {self.name}: measure {self.measure!r} not in {MEASURES}")
+        if self.measure != "load" and self.fault is not None:
+            raise ValueError(f"scenario {self.name}: a {self.measure} scenario has no fault")
         if self.fault is None and any(t.fault_s for t in self.timings.values()):
             raise ValueError(f"scenario {self.name}: fault_s set without a fault")
         for platform in self.not_on_platform:

@@ -9,9 +9,10 @@ from scenarios.base import DEFAULT_MIX, FaultDecl, Scenario
 
 __all__ = ["DEFAULT_MIX", "FaultDecl", "Scenario", "get", "load_scenarios", "names", "select"]
 
-# Module order is the run order: the cheap baseline first, the long zone faults last.
+# Module order is the run order: the cheap baseline first (and the capacity search on it), the long
+# zone faults last.
 # The day-2 operations follow the pod faults; the long zone faults stay last.
-MODULES: tuple[str, ...] = ("steady", "pod_kill_primary", "pod_kill_secondary", "switchover", "rolling_restart",
+MODULES: tuple[str, ...] = ("steady", "capacity", "pod_kill_primary", "pod_kill_secondary", "switchover", "rolling_restart",
                             "scale_out", "upgrade", "backup_restore", "zone_outage", "zone_partition")
 
 

@@ -141,6 +141,7 @@ class LoadSummary:
     connect_failed: int = 0  # users whose first connect failed (they retry in their first ops)
     cpu_s: float = 0.0  # load workers' CPU time (user + system), all workers
     worker_cpu_max: float = 0.0  # the busiest worker's CPU time over its life, as a fraction of one core
+    worker_wall_s: float = 0.0  # the longest worker's life (spawn to exit), the base of `cpu_s`
     workers: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -258,7 +259,8 @@ class LoadRun:
             connect_failed=sum(s["connect_failed"] for s in sums),
             cpu_s=round(sum(s["cpu_user_s"] + s["cpu_sys_s"] for s in sums), 3),
             worker_cpu_max=round(max((s["cpu_user_s"] + s["cpu_sys_s"]) / max(1e-6, (s["finished_us"] - s["started_us"]) / 1e6)
-                                     for s in sums), 3), workers=sums)
+                                     for s in sums), 3),
+            worker_wall_s=round(max((s["finished_us"] - s["started_us"]) / 1e6 for s in sums), 3), workers=sums)
 
     def stop(self) -> None:
         for w in self._workers:
