@@ -102,7 +102,7 @@ def judge_step(offered_ops_s: float, measures: Mapping[str, Any], load: Mapping[
     elif saturated_worker and (not gen.get("valid", True) or err_frac > limits.max_error_fraction
                                or (p99 or 0.0) > limits.slo_p99_ms):
         # a worker at a full core delays its own ops' completions: its latencies and rate are its own
-        bound, why = "generator", (f"the busiest load worker used {busiest * 100:.0f} % of a core"
+        bound, why = "generator", (f"the busiest load worker used {(busiest or 0.0) * 100:.0f} % of a core"
                                    + (": " + "; ".join(reasons) if reasons else ""))
     elif total == 0:
         bound, why = "errors", "no op completed"

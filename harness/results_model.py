@@ -320,6 +320,90 @@ class Operation(Block):
     restore: Restore = Field(default_factory=Restore.absent)
 
 
+class CapacityStep(Record):
+    offered_ops_s: Num = 0
+    delivered_ops_s: Num | None = None
+    p50_ms: Num | None = None
+    p99_ms: Num | None = None
+    service_p99_ms: Num | None = None
+    ops: int = 0
+    errors: int = 0
+    error_fraction: Num = 0
+    generator_valid: bool = True
+    generator_reasons: list[str] = Field(default_factory=list)
+    generator_cpu_share: Num | None = None
+    busiest_worker_cpu: Num | None = None
+    server_cpu_share: Num | None = None
+    sustained: bool = False
+    bound: str | None = None
+    why: str = ""
+
+
+class Capacity(Block):
+    """The capacity search (harness/capacity.py): every step and the highest sustained rate."""
+
+    steps: list[CapacityStep] = Field(default_factory=list)
+    max_sustained_ops_s: Num | None = None
+    bound: str | None = None
+    bound_at_ops_s: Num | None = None
+    summary: str | None = None
+
+
+class Config(Block):
+    """The server parameters a deployment ran with (rendered) and read back live per pod (applied)."""
+
+    source: str | None = None
+    cpu: str | None = None
+    memory: str | None = None
+    params: dict[str, str] = Field(default_factory=dict)
+    notes: dict[str, str] = Field(default_factory=dict)
+    applied: dict[str, dict[str, Any]] | None = None
+    mismatches: list[str] = Field(default_factory=list)
+
+
+class PodUse(Record):
+    pod: str = ""
+    kind: str = "data"
+    cpu_s: Num | None = None
+    peak_rss_bytes: int | None = None
+    volume_bytes: int | None = None
+    source: str | None = None
+
+
+class LimitsUsed(Block):
+    enforced: bool | None = None
+    how: str | None = None
+    cpu: str | None = None
+    memory: str | None = None
+
+
+class Footprint(Block):
+    """Each pod's CPU seconds and peak RSS in the steady window, its volume at the end."""
+
+    window_s: Num | None = None
+    limits: LimitsUsed = Field(default_factory=LimitsUsed.absent)
+    pods: list[PodUse] = Field(default_factory=list)
+    error: str | None = None
+
+
+class ReplicaCompared(Record):
+    primary: str = ""
+    replica: str = ""
+    method: str = ""
+    compared: int = 0
+    differing: list[str] = Field(default_factory=list)
+    detail: str | None = None
+
+
+class Divergence(Block):
+    """Every replica compared with the primary after the cell (a data-safety finding)."""
+
+    checked: bool | None = None
+    reason: str | None = None
+    diverged: int | None = None
+    replicas: list[ReplicaCompared] = Field(default_factory=list)
+
+
 class Cell(Record):
     """One cell (scenario x engine x mode x repeat). Unknown keys (notes, by_op, wall_s, ...) are kept."""
 
@@ -332,6 +416,11 @@ class Cell(Record):
     topology: Topology = Field(default_factory=Topology.absent)
     fault: Fault = Field(default_factory=Fault.absent)
     operation: Operation = Field(default_factory=Operation.absent)  # a day-2 scenario's cell only
+    capacity: Capacity = Field(default_factory=Capacity.absent)  # the capacity scenario's cell only
+    config: Config = Field(default_factory=Config.absent)
+    footprint: Footprint = Field(default_factory=Footprint.absent)
+    divergence: Divergence = Field(default_factory=Divergence.absent)
+    connections: dict[str, Any] | None = None  # the connection-limits scenario's cell only
     measures: Measures = Field(default_factory=Measures)
     load: Load = Field(default_factory=Load.absent)
     role_changes: list[RoleChange] = Field(default_factory=list)

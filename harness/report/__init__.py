@@ -17,6 +17,7 @@ from harness.config import ValiditySettings
 from harness.contracts import DeploySpec
 from harness.errors import HarnessError
 from harness.report import day2 as D
+from harness.report import resources as R
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
 from harness.report.endpoints import endpoint_evidence_summary
@@ -172,6 +173,8 @@ def build_document(run_dir: Path, results: Results | Mapping[str, Any],
         for e in D.day2_engines(results):
             doc.add(Heading(e, 3), Table(D.DAY2_HEADER, tuple(D.day2_rows(results, e)), caption=f"day-2 operations: {e}"))
 
+    figs += _resources_section(doc, run_dir, results, engines, st)
+
     # timelines
     doc.add(Heading("Timelines per cell"),
             Para("Top: ok ops/s and failed ops/s per second (completion time). Bottom: p99 latency of the ok ops "
@@ -218,6 +221,58 @@ def build_document(run_dir: Path, results: Results | Mapping[str, Any],
     else:
         doc.add(Para("None: every cell ran and was measured."))
     return doc, figs
+
+
+def _resources_section(doc: Document, run_dir: Path, results: Results, engines: list[str],
+                       st: dict[str, Any]) -> list[Path]:
+    """Configs, capacity, footprint, connection limits and replica divergence: each only when measured."""
+    from harness.report import figures as F
+
+    figs: list[Path] = []
+    cfg_engines = R.config_engines(results)
+    cap = R.capacity_cells(results)
+    fp = R.footprint_rows(results)
+    conns = R.connections_rows(results)
+    div, checked, unchecked = R.divergence_rows(results)
+    if not (cfg_engines or cap or fp or conns or checked or unchecked):
+        return figs
+    doc.add(Heading("Performance without tuning, and what each mode costs"))
+    for e in cfg_engines:
+        rows, sources = R.config_rows(results, e)
+        doc.add(Heading(f"{e}: the configs each mode ran with", 3), Bullets(tuple(sources)))
+        if rows:
+            doc.add(Table(R.CONFIG_HEADER, tuple(rows), caption=f"{e}: parameters that differ between the modes"))
+        else:
+            doc.add(Para("The two modes ran with the same parameters."))
+    if cap:
+        slo = (st.get("capacity") or {}).get("slo_p99_ms")
+        doc.add(Heading("Capacity", 3), Para(R.CAPACITY_NOTE))
+        for e in T.engines_in(cap):
+            doc.add(Table(R.CAPACITY_HEADER, tuple(R.capacity_rows(results, e)), caption=f"capacity: {e}"))
+            for c in (c for c in cap if c.engine == e and c.capacity.steps):
+                doc.add(Table(R.STEP_HEADER, tuple(R.step_rows(c)), caption=f"capacity steps: {e}/{c.mode}"))
+        p = F.capacity_figure(results, engines, slo, run_dir / "figures" / "capacity.png")
+        if p:
+            figs.append(p)
+            doc.add(Figure(p, "figures/capacity.png", "Throughput vs p99 response time per capacity step."))
+    if fp:
+        doc.add(Heading("Footprint: what each pod cost", 3), Para(R.FOOTPRINT_NOTE),
+                Table(R.FOOTPRINT_HEADER, tuple(fp), caption="footprint per engine and mode (steady window)"))
+        ha = R.ha_cost_rows(results)
+        if ha:
+            doc.add(Table(R.HA_COST_HEADER, tuple(ha), caption="what HA costs: kubeblocks over statefulset"))
+    if conns:
+        doc.add(Heading("Connection limits", 3), Table(R.CONNECTIONS_HEADER, tuple(conns)))
+    if checked or unchecked:
+        doc.add(Heading("Replica divergence (data safety)", 3))
+        head = (f"{checked} replicated cell(s) compared every replica with the primary after the load"
+                + (f"; {unchecked} could not be compared (see results.json `divergence.reason`)" if unchecked else ""))
+        if div:
+            doc.add(Para(head + f": **{len(div)} replica(s) diverged** from their primary."),
+                    Table(R.DIVERGENCE_HEADER, tuple(div)))
+        else:
+            doc.add(Para(head + ": every replica matched its primary."))
+    return figs
 
 
 def _observations(results: Results | Mapping[str, Any], scenario: str, engine: str) -> list[str]:

@@ -27,6 +27,7 @@ from harness.verdict_record import verdict_of  # noqa: E402
 
 MODE_COLORS = {"kubeblocks": "#1f77b4", "statefulset": "#ff7f0e"}
 DPI = 110
+NO_FAULT_SCENARIOS = ("steady", "capacity", "connection-limits")  # no write gap to draw
 
 
 def read_timeline(path: Path) -> dict[str, list[float]]:
@@ -182,7 +183,7 @@ def timeline_figure(run_dir: Path, results: Results | Mapping[str, Any], scenari
 def summary_figure(results: Results | Mapping[str, Any], engines: list[str], out: Path) -> Path | None:
     """Longest write gap per fault scenario, kubeblocks vs statefulset, one panel per engine."""
     results = as_results(results)
-    scenarios = [s for s in dict.fromkeys(c.scenario for c in results.cells) if s != "steady"]
+    scenarios = [s for s in dict.fromkeys(c.scenario for c in results.cells) if s not in NO_FAULT_SCENARIOS]
     panels = [e for e in engines if any(cells_for(results, s, e, m) for s in scenarios for m in MODE_COLORS)]
     if not scenarios or not panels:
         return None
@@ -214,6 +215,47 @@ def summary_figure(results: Results | Mapping[str, Any], engines: list[str], out
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=9, frameon=False)
     fig.suptitle("Write unavailability per fault (0 = writes never paused ≥ 1 s)", fontsize=11, fontweight="bold")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)
+    return out
+
+
+def capacity_figure(results: Results | Mapping[str, Any], engines: list[str], slo_ms: float | None,
+                    out: Path) -> Path | None:
+    """Throughput vs p99 response time per capacity step, one panel per engine, both modes."""
+    results = as_results(results)
+    cells = [c for c in results.cells if c.capacity and c.capacity.steps]
+    panels = [e for e in engines if any(c.engine == e for c in cells)]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
+    for j, engine in enumerate(panels):
+        ax = axes[0][j]
+        for c in (c for c in cells if c.engine == engine):
+            steps = [s for s in c.capacity.steps if s.delivered_ops_s and s.p99_ms]
+            color = MODE_COLORS.get(c.mode, "grey")
+            ax.plot([s.delivered_ops_s for s in steps], [s.p99_ms for s in steps], "-", color=color, lw=1.4,
+                    label=c.mode + (f" #{c.repeat}" if c.repeat else ""))
+            for s in steps:
+                gen = s.bound == "generator"
+                ax.plot(s.delivered_ops_s, s.p99_ms, "x" if gen else ("o" if s.sustained else "s"), color=color,
+                        mfc=color if s.sustained else "white", ms=7)
+                ax.annotate(f"{s.offered_ops_s:g}", (s.delivered_ops_s, s.p99_ms), textcoords="offset points",
+                            xytext=(4, 4), fontsize=7, color=color)
+        if slo_ms:
+            ax.axhline(slo_ms, color="red", ls="--", lw=1, label=f"SLO p99 {slo_ms:g} ms")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("delivered ops/s (label: offered)")
+        ax.set_title(engine)
+        ax.grid(alpha=0.3, which="both")
+        if j == 0:
+            ax.set_ylabel("p99 response time (ms, from due time)")
+        ax.legend(fontsize=8)
+    fig.suptitle("Capacity: throughput vs p99 per step (filled: sustained; hollow square: not; x: generator-bound)",
+                 fontsize=10, fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=DPI)
     plt.close(fig)
