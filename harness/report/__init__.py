@@ -254,7 +254,9 @@ def _resources_section(doc: Document, run_dir: Path, results: Results, engines: 
         p = F.capacity_figure(results, engines, slo, run_dir / "figures" / "capacity.png")
         if p:
             figs.append(p)
-            doc.add(Figure(p, "figures/capacity.png", "Throughput vs p99 response time per capacity step."))
+            doc.add(Figure(p, "figures/capacity.png", "Delivered rate vs p99 response time per capacity step (label: "
+                                                      "the offered rate; filled: sustained, hollow square: not, x: "
+                                                      "generator-bound; dashed red: the SLO)."))
     if fp:
         doc.add(Heading("Footprint: what each pod cost", 3), Para(R.FOOTPRINT_NOTE),
                 Table(R.FOOTPRINT_HEADER, tuple(fp), caption="footprint per engine and mode (steady window)"))
