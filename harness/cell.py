@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.capacity import CapacityLimits, StepResult, conclude, judge_step, step_rates
+from harness.cell_evidence import FootprintWindow, config_block, divergence_block
 from harness.checker import CheckInput
 from harness.checker.operation import OperationEvidence, RestoreResult, judge_restore
 from harness.clock import Clock, RealClock
@@ -143,6 +144,9 @@ def run_cell(env: CellEnv, plan: CellPlan) -> dict[str, Any]:
         role_changes=state.get("role_changes", []),
         service_endpoints=state.get("service_endpoints"),
         load=measured.get("load"),
+        config=state.get("config"),
+        footprint=state.get("footprint"),
+        divergence=state.get("divergence"),
     )
     return rec
 
@@ -173,8 +177,10 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
     s = env.settings
     t = plan.timings
     env.on_phase("deploy")
-    dep: Deployment = env.platform.deploy(plan.engine, plan.mode, deploy_spec_for(plan.fault, plan.engine, s.deploy_spec()))
+    spec = deploy_spec_for(plan.fault, plan.engine, s.deploy_spec())
+    dep: Deployment = env.platform.deploy(plan.engine, plan.mode, spec)
     state["dep_id"] = dep.id
+    state["config"] = config_block(env.platform, dep, spec)
     state["topology"] = dep.topology.to_json()
     state["version"] = dep.version
     nemesis: Schedule = NoopNemesis()
@@ -182,6 +188,8 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
     try:
         endpoint = env.platform.endpoint(dep)
         log.info("%s deployed: %s", plan.key, endpoint.describe())
+        if plan.scenario.measure == "connections":
+            return _connection_limits(env, plan, endpoint)
         env.on_phase("seed")
         seed_info = env.workload.seed(endpoint, plan.engine, s)
         mix = dict(plan.scenario.mix[plan.engine])
@@ -206,9 +214,12 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         if fault is not None:
             nemesis = Nemesis(env.platform, dep, fault, at_us=steady_end_us, clock=clock,
                               history=hist_dir / NEMESIS_FILE, observe=env.observe).start()
+        footprint = FootprintWindow(env.platform, dep, load_start_us, steady_end_us, clock)
         summary = _follow(env, load, t.load_s + max(0.0, (load_start_us - clock.now_us()) / 1e6), s.cell_timeout_s,
                           nemesis=nemesis, recover_at_us=steady_end_us + int(t.fault_s * 1e6),
-                          measured_from_us=load_start_us)
+                          measured_from_us=load_start_us, tick=footprint.tick)
+        footprint.finish()
+        state["footprint"] = footprint.block
         load_end_us = int(summary.get("load_end_us") or clock.now_us())
         load = None
         window: FaultWindow | None = None
@@ -227,6 +238,8 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         inp = CheckInput.for_cell(history_paths=_history_paths(hist_dir), load_start_us=load_start_us,
                                   load_end_us=load_end_us, fault=window, settings=s, load=summary, operation=operation)
         measures = env.workload.measure(endpoint, plan.engine, inp, timeline)
+        env.on_phase("compare replicas")
+        state["divergence"] = divergence_block(env.platform, dep)
         state["role_changes"] = _role_changes(env.platform, dep, state["load_start_wall"])
         state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         return {
@@ -290,6 +303,17 @@ def _capacity_search(env: CellEnv, plan: CellPlan, dep: Deployment, endpoint: En
     result = conclude(steps, rates)
     kept["measures"] = {**kept["measures"], "capacity": result.to_results()}
     return kept
+
+
+def _connection_limits(env: CellEnv, plan: CellPlan, endpoint: Endpoint) -> dict[str, Any]:
+    """OpenIM's pools, process by process, against the server's own limit (no load runs meanwhile)."""
+    from harness.connections import ConnectionsPlan, measure_connections
+
+    c = env.settings.connections
+    pools = ConnectionsPlan.from_settings(plan.engine, c.processes, c.pool)
+    env.on_phase(f"open {pools.processes} x {pools.pool} connections")
+    result = measure_connections(endpoint, plan.engine, pools)
+    return {"measures": {"connections": result.to_results()}}
 
 
 def _server_cpu_share(footprints: list[PodFootprint], summary: dict[str, Any], cpus: int) -> float | None:
@@ -366,11 +390,14 @@ def _raise_nemesis_error(nemesis: Schedule) -> None:
 
 def _follow(env: CellEnv, load: LoadHandle, duration_s: float, slack_s: float,
             nemesis: Schedule | None = None, recover_at_us: int | None = None,
-            measured_from_us: int | None = None) -> dict[str, Any]:
-    """Polls a running load for the progress line until it ends; a hung load fails the cell."""
+            measured_from_us: int | None = None, tick: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Polls a running load for the progress line until it ends; a hung load fails the cell.
+    `tick` runs at every poll (the footprint window follows the load's clock through it)."""
     clock = env.clock
     deadline_us = clock.now_us() + int((duration_s + slack_s) * 1e6)
     while not load.done():
+        if tick is not None:
+            tick()
         if clock.now_us() > deadline_us:
             load.stop()
             raise TimeoutError(f"the load did not finish within {duration_s + slack_s:.0f} s")

@@ -96,6 +96,14 @@ class CapacitySettings(_Strict):
     max_error_fraction: float = Field(0.01, ge=0, lt=1)
 
 
+class ConnectionSettings(_Strict):
+    """The connection-limits scenario: how many OpenIM processes share the database and each one's pool.
+    Unset: OpenIM's own Kubernetes deployment and pool sizes (harness/openim_pools.py, cited there)."""
+
+    processes: int | None = Field(None, ge=1, le=1000)
+    pool: int | None = Field(None, ge=1, le=1000)
+
+
 class DeployOverrides(_Strict):
     """Overrides of DeploySpec. Profiles leave these unset (KubeBlocks' own defaults); tests shorten them."""
 
@@ -128,6 +136,7 @@ class Settings(_Strict):
     validity: ValiditySettings = ValiditySettings()
     deploy: DeployOverrides = DeployOverrides()
     capacity: CapacitySettings = CapacitySettings()
+    connections: ConnectionSettings = ConnectionSettings()
     timings: dict[str, TimingsOverride] = Field(default_factory=dict)  # scenario name (or "*") -> override
     cell_overhead_s: float = _dur(12.0, maximum=600)  # deploy + seed + read-back + teardown, for the plan
     cell_timeout_s: float = _dur(600.0)  # a cell taking longer than its plan plus this fails

@@ -12,7 +12,7 @@ __all__ = ["DEFAULT_MIX", "FaultDecl", "Scenario", "get", "load_scenarios", "nam
 # Module order is the run order: the cheap baseline first (and the capacity search on it), the long
 # zone faults last.
 # The day-2 operations follow the pod faults; the long zone faults stay last.
-MODULES: tuple[str, ...] = ("steady", "capacity", "pod_kill_primary", "pod_kill_secondary", "switchover", "rolling_restart",
+MODULES: tuple[str, ...] = ("steady", "connection_limits", "capacity", "pod_kill_primary", "pod_kill_secondary", "switchover", "rolling_restart",
                             "scale_out", "upgrade", "backup_restore", "zone_outage", "zone_partition")
 
 

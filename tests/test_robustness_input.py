@@ -49,7 +49,7 @@ SETTINGS_CASES = {
     "absurd duration": ("timings: {steady: {observe_s: 1.0e9}}", ["timings.steady.observe_s", "<= 3600"]),
     "infinite duration": ("timings: {'*': {fault_s: .inf}}", ["timings.*.fault_s = inf", "<= 3600"]),
     "zero rate": ("load: {rate_ops_s: 0}", ["load.rate_ops_s = 0", "accepted: > 0 and <= 20000"]),
-    "unknown field": ("lod: {users: 3}", ["unknown field `lod`", "accepted: cell_overhead_s", "load"]),
+    "unknown field": ("lod: {users: 3}", ["unknown field `lod`", "accepted: capacity, cell_overhead_s", "load"]),
     "unknown nested field": ("deploy: {sentinel_quorom: 2}", ["unknown field `deploy.sentinel_quorom`",
                                                                "sentinel_quorum"]),
     "unknown scenario in timings": ("timings: {pod-kil: {warmup_s: 1}}", ["unknown scenario 'pod-kil'",
