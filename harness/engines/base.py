@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from harness.platforms.local.pods import Pod
     from harness.platforms.local.state import LocalHandle
     from harness.workload.base import EngineClient
+    from harness.workload.connpool import ConnectionMonitor, HeldConnections
     from harness.workload.model import SeedInfo
 
 
@@ -53,6 +54,20 @@ class Engine(Protocol):
 
     def read_back(self, endpoint: Endpoint, writes: Iterable[AckedWrite]) -> Iterator[tuple[AckedWrite, str | None]]:
         """(write, id found in its slot or None), for each acknowledged write, from the primary."""
+        ...
+
+    # -- connection limits (the connections cell) ------------------------------------------
+    def connection_monitor(self, endpoint: Endpoint, timeout_s: float) -> ConnectionMonitor:
+        """One held connection to the primary reading the server's limit and connection counters."""
+        ...
+
+    def connection_limit(self, endpoint: Endpoint, timeout_s: float = 5.0) -> tuple[str, int]:
+        """The server's own limit name and value (max_connections, maxclients, current+available)."""
+        ...
+
+    def open_connections(self, endpoint: Endpoint, n: int, timeout_s: float) -> HeldConnections:
+        """Opens `n` authenticated connections to the primary and holds those that opened, counting
+        the server's limit refusals apart from other failures; `.close()` closes them all."""
         ...
 
     # -- local platform: the server processes ----------------------------------------------
@@ -126,6 +141,24 @@ class Defaults:
     def read_back(self, endpoint: Endpoint, writes: Iterable[AckedWrite]) -> Iterator[tuple[AckedWrite, str | None]]:
         found: Iterator[tuple[AckedWrite, str | None]] = getattr(self._workload(), self.reader)(endpoint, writes)
         return found
+
+    def connection_monitor(self, endpoint: Endpoint, timeout_s: float) -> ConnectionMonitor:
+        monitor: ConnectionMonitor = self._workload().connection_monitor(endpoint, timeout_s)
+        return monitor
+
+    def connection_limit(self, endpoint: Endpoint, timeout_s: float = 5.0) -> tuple[str, int]:
+        monitor = self.connection_monitor(endpoint, timeout_s)
+        try:
+            return monitor.limit()
+        finally:
+            monitor.close()
+
+    def open_connections(self, endpoint: Endpoint, n: int, timeout_s: float) -> HeldConnections:
+        from harness.workload.connpool import open_many
+
+        workload = self._workload()
+        return open_many(workload.connection_opener(endpoint, timeout_s), n,
+                         sockets_per_connection=workload.CONNECTION_SOCKETS)
 
     def check_available(self) -> None:
         """Always installed (preflight reports a missing binary as a required check)."""

@@ -14,13 +14,14 @@ pymongo is imported here only: a load worker imports locust (gevent patch) befor
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from harness.contracts import Endpoint
 from harness.history import AckedWrite
 from harness.workload import model
 from harness.workload.base import Actor
+from harness.workload.connpool import Refused
 from harness.workload.model import SeedInfo
 
 DEFAULT_DB = "openim_v3"
@@ -180,3 +181,95 @@ def read_slots(endpoint: Endpoint, writes: Iterable[AckedWrite], timeout_s: floa
             yield w, (msg or {}).get("client_msg_id")
     finally:
         client.close()
+
+
+# -- connection limits (the connections cell, harness/connections.py) ----------------------------
+# Not run against a server here (no mongod on this machine): written to the driver's documented API.
+CONNECTION_SOCKETS = 2  # each opened connection is a client: its pooled connection and its monitor's
+
+
+def primary_address(endpoint: Endpoint, timeout_s: float) -> tuple[str, int]:
+    """The primary now: asked of the replica set when the endpoint names one."""
+    if not endpoint.replica_set:
+        return endpoint.addresses[0]
+    client = connect(endpoint, timeout_s)
+    try:
+        client.admin.command("ping")
+        primary = client.primary
+        if primary is None:
+            raise ConnectionError(f"replica set {endpoint.replica_set} has no primary")
+        return str(primary[0]), int(primary[1])
+    finally:
+        client.close()
+
+
+def _direct_client(endpoint: Endpoint, address: tuple[str, int], timeout_s: float) -> Any:
+    """A client of one server holding at most one pooled connection (plus its monitor's)."""
+    import pymongo
+
+    ms = int(timeout_s * 1000)
+    tls: dict[str, Any] = {"tls": True, "tlsInsecure": True} if endpoint.tls else {}
+    return pymongo.MongoClient(
+        f"{address[0]}:{address[1]}", directConnection=True, maxPoolSize=1, serverMonitoringMode="poll",
+        username=endpoint.user or "root", password=endpoint.password, authSource="admin",
+        serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms, retryReads=False,
+        retryWrites=False, **tls)
+
+
+def connection_opener(endpoint: Endpoint, timeout_s: float) -> Callable[[], Any]:
+    """One authenticated connection per call: a one-connection client to the primary, pinged. mongod
+    closes a connection over its limit without a word, so every connection failure counts as a
+    refusal here (nothing else breaks connections in this cell); the text is the driver's."""
+    from pymongo.errors import ConnectionFailure
+
+    host, port = primary_address(endpoint, timeout_s)
+
+    def open_one() -> Any:
+        client = _direct_client(endpoint, (host, port), timeout_s)
+        try:
+            client.admin.command("ping")
+        except ConnectionFailure as e:
+            client.close()
+            raise Refused(str(e).splitlines()[0][:300]) from e
+        except BaseException:
+            client.close()
+            raise
+        return client
+
+    return open_one
+
+
+class MongoConnectionMonitor:
+    """The harness's one held client for serverStatus' `connections` (current + available = the limit)."""
+
+    refused_counter: str | None = "rejected"  # reported by newer servers only; absent: not compared
+
+    def __init__(self, endpoint: Endpoint, timeout_s: float):
+        self._client = _direct_client(endpoint, primary_address(endpoint, timeout_s), timeout_s)
+        self._client.admin.command("ping")
+
+    def _connections(self) -> dict[str, Any]:
+        status: dict[str, Any] = self._client.admin.command("serverStatus")
+        return dict(status.get("connections", {}))
+
+    def limit(self) -> tuple[str, int]:
+        c = self._connections()
+        return "connections.current+available", int(c["current"]) + int(c["available"])
+
+    def reserve(self) -> tuple[int, str]:
+        return 0, "mongod admits no connection beyond maxIncomingConnections (its override list is not set)"
+
+    def counters(self) -> dict[str, int]:
+        c = self._connections()
+        return {k: int(c[k]) for k in ("current", "available", "totalCreated", "rejected", "active") if k in c}
+
+    @staticmethod
+    def in_use(counters: dict[str, int]) -> int:
+        return counters["current"]
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def connection_monitor(endpoint: Endpoint, timeout_s: float) -> MongoConnectionMonitor:
+    return MongoConnectionMonitor(endpoint, timeout_s)

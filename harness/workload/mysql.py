@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pymysql
@@ -24,6 +24,7 @@ from pymysql.err import IntegrityError, InterfaceError, OperationalError, Progra
 from harness.contracts import Endpoint
 from harness.history import AckedWrite
 from harness.workload.base import Actor, NotApplied
+from harness.workload.connpool import Refused
 from harness.workload.model import SeedInfo
 
 DEFAULT_DB = "openIM_v3"
@@ -269,3 +270,77 @@ def read_rows(endpoint: Endpoint, writes: Iterable[AckedWrite], timeout_s: float
             yield from flush(batch)
     finally:
         c.close()
+
+
+# -- connection limits (the connections cell, harness/connections.py) ----------------------------
+ER_CON_COUNT_ERROR = 1040
+CONNECTION_SOCKETS = 1
+_CONNECTION_COUNTERS = ("Threads_connected", "Max_used_connections", "Connection_errors_max_connections",
+                        "Aborted_connects", "Connections")
+# MariaDB (and MySQL) admit one connection beyond max_connections for a user holding one of these
+_RESERVE_PRIVILEGES = ("SUPER", "CONNECTION ADMIN", "CONNECTION_ADMIN")
+
+
+def connection_opener(endpoint: Endpoint, timeout_s: float) -> Callable[[], pymysql.connections.Connection]:
+    """One authenticated connection per call; the server's 1040 becomes `Refused`, in the words
+    go-sql-driver prints for it: a SUPER user such as root is refused before the handshake, in a
+    packet without SQLSTATE (a user without SUPER is refused after it, with SQLSTATE 08004)."""
+
+    def open_one() -> pymysql.connections.Connection:
+        try:
+            return connect(endpoint, timeout_s)
+        except OperationalError as e:
+            if e.args and e.args[0] == ER_CON_COUNT_ERROR:
+                raise Refused(f"Error {e.args[0]}: {e.args[1]}") from e
+            raise
+
+    return open_one
+
+
+class MysqlConnectionMonitor:
+    """The harness's one held connection for `max_connections` and the status counters."""
+
+    # refusals at accept time: all of a SUPER user's; a user without SUPER refused after the handshake
+    # counts in Aborted_connects only
+    refused_counter: str | None = "Connection_errors_max_connections"
+
+    def __init__(self, endpoint: Endpoint, timeout_s: float):
+        self._c = connect(endpoint, timeout_s)
+
+    def _rows(self, sql: str, args: Any = None) -> tuple[tuple[Any, ...], ...]:
+        with self._c.cursor() as cur:
+            cur.execute(sql, args)
+            return tuple(cur.fetchall())
+
+    def limit(self) -> tuple[str, int]:
+        return "max_connections", int(self._rows("SELECT @@max_connections")[0][0])
+
+    def reserve(self) -> tuple[int, str]:
+        granted = self._rows(
+            "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT(\"'\", "
+            "SUBSTRING_INDEX(CURRENT_USER(), '@', 1), \"'@'\", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \"'\") "
+            f"AND PRIVILEGE_TYPE IN ({', '.join(['%s'] * len(_RESERVE_PRIVILEGES))})", _RESERVE_PRIVILEGES)[0][0]
+        if granted:
+            return 1, ("one more connection for a user with SUPER / CONNECTION ADMIN: the harness's user has it, "
+                       "as has the root user OpenIM connects as")
+        return 0, "the harness's user has no SUPER / CONNECTION ADMIN: no connection beyond max_connections"
+
+    def counters(self) -> dict[str, int]:
+        rows = self._rows("SHOW GLOBAL STATUS WHERE Variable_name IN "
+                          f"({', '.join(['%s'] * len(_CONNECTION_COUNTERS))})", _CONNECTION_COUNTERS)
+        return {str(k): int(v) for k, v in rows}
+
+    @staticmethod
+    def in_use(counters: dict[str, int]) -> int:
+        """Connections counted against max_connections: every client thread (a replica's binlog dump too)."""
+        return counters["Threads_connected"]
+
+    def close(self) -> None:
+        try:
+            self._c.close()
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+def connection_monitor(endpoint: Endpoint, timeout_s: float) -> MysqlConnectionMonitor:
+    return MysqlConnectionMonitor(endpoint, timeout_s)

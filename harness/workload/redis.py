@@ -18,9 +18,11 @@ duplicates and regressions (the failure mode of open-im-server #3249 / KubeBlock
 from __future__ import annotations
 
 import json
+import socket
+import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import redis
@@ -35,6 +37,7 @@ from harness.contracts import Endpoint
 from harness.history import AckedWrite
 from harness.workload import model
 from harness.workload.base import Actor
+from harness.workload.connpool import Refused
 from harness.workload.model import SeedInfo
 
 MALLOC_LUA = """
@@ -286,3 +289,108 @@ def read_messages(endpoint: Endpoint, writes: Iterable[AckedWrite], timeout_s: f
                 yield w, (json.loads(raw)["Msg"]["ClientMsgID"] if raw else None)
     finally:
         r.close()
+
+
+# -- connection limits (the connections cell, harness/connections.py) ----------------------------
+CONNECTION_SOCKETS = 1
+MAXCLIENTS_REFUSAL = "ERR max number of clients reached"
+
+
+def primary_address(endpoint: Endpoint, timeout_s: float) -> tuple[str, int]:
+    """The master now: asked of Sentinel when the endpoint names one, else the endpoint's own."""
+    if endpoint.sentinel_master:
+        sentinel = Sentinel(list(endpoint.addresses), sentinel_kwargs=sentinel_kwargs(endpoint, timeout_s),
+                            socket_timeout=timeout_s)
+        host, port = sentinel.discover_master(endpoint.sentinel_master)
+        return str(host), int(port)
+    return endpoint.primary_address()
+
+
+def _hello_command(endpoint: Endpoint) -> bytes:
+    """AUTH [user] password as RESP (PING without a password): the reply says whether we are in."""
+    args = [b"PING"]
+    if endpoint.password:
+        args = [b"AUTH", *([endpoint.user.encode()] if endpoint.user else []), endpoint.password.encode()]
+    return b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+
+
+def _read_line(sock: socket.socket) -> bytes:
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        chunk = sock.recv(512)
+        if not chunk:
+            raise RedisConnectionError(f"the server closed the connection (read {buf!r})")
+        buf += chunk
+    return buf[:-2]
+
+
+def connection_opener(endpoint: Endpoint, timeout_s: float) -> Callable[[], socket.socket]:
+    """One authenticated connection per call, as a plain socket: Redis writes its refusal
+    (`-ERR max number of clients reached`) right after accept, and the reply to AUTH is read
+    verbatim (redis-py would strip the `ERR`). The master is asked of Sentinel once, not per call."""
+    address = primary_address(endpoint, timeout_s)
+    hello = _hello_command(endpoint)
+
+    def open_one() -> socket.socket:
+        sock = socket.create_connection(address, timeout=timeout_s)
+        if endpoint.tls:  # as OpenIM's client would: encrypted, unverified
+            sock = _unverified_tls().wrap_socket(sock, server_hostname=address[0])
+        try:
+            sock.sendall(hello)
+            reply = _read_line(sock)
+        except BaseException:
+            sock.close()
+            raise
+        if reply in (b"+OK", b"+PONG"):
+            return sock
+        sock.close()
+        text = reply.decode(errors="replace").removeprefix("-")
+        if text.startswith(MAXCLIENTS_REFUSAL):
+            raise Refused(text)
+        raise RedisConnectionError(f"the server answered {text!r}")
+
+    return open_one
+
+
+def _unverified_tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class RedisConnectionMonitor:
+    """The harness's one held connection for `maxclients` and INFO's client counters."""
+
+    refused_counter: str | None = "rejected_connections"
+
+    def __init__(self, endpoint: Endpoint, timeout_s: float):
+        host, port = primary_address(endpoint, timeout_s)
+        self._r = redis.Redis(host=host, port=port, password=endpoint.password, username=endpoint.user,
+                              socket_timeout=timeout_s, socket_connect_timeout=timeout_s, ssl=endpoint.tls,
+                              ssl_cert_reqs="none", retry=Retry(NoBackoff(), 0), decode_responses=True)
+        self._r.ping()  # the connection is open (and counted) before any pool is
+
+    def limit(self) -> tuple[str, int]:
+        value: Any = self._r.config_get("maxclients")["maxclients"]
+        return "maxclients", int(value)
+
+    def reserve(self) -> tuple[int, str]:
+        return 0, "Redis admits no connection beyond maxclients, for any user"
+
+    def counters(self) -> dict[str, int]:
+        info = self._r.info("everything")
+        names = ("connected_clients", "connected_slaves", "rejected_connections", "total_connections_received")
+        return {k: int(info[k]) for k in names if k in info}
+
+    @staticmethod
+    def in_use(counters: dict[str, int]) -> int:
+        """Connections counted against maxclients: INFO's connected_clients leaves replicas out."""
+        return counters["connected_clients"] + counters.get("connected_slaves", 0)
+
+    def close(self) -> None:
+        self._r.close()
+
+
+def connection_monitor(endpoint: Endpoint, timeout_s: float) -> RedisConnectionMonitor:
+    return RedisConnectionMonitor(endpoint, timeout_s)
