@@ -11,7 +11,7 @@ from harness.errors import HarnessError
 from harness.plan import plan_cells, planned_total_s
 from harness.workload.base import check_mix
 
-NAMES = ["steady", "pod-kill-primary", "pod-kill-secondary", "switchover", "rolling-restart", "scale-out", "upgrade",
+NAMES = ["steady", "connection-limits", "capacity", "pod-kill-primary", "pod-kill-secondary", "switchover", "rolling-restart", "scale-out", "upgrade",
          "backup-restore", "zone-outage", "zone-partition"]
 
 
@@ -21,7 +21,7 @@ def test_registry_lists_every_scenario_in_run_order():
 
 def test_get_accepts_underscores_and_rejects_unknown_names():
     assert scenarios.get("pod_kill_primary").name == "pod-kill-primary"
-    with pytest.raises(HarnessError, match="unknown scenario 'pod-kill'; accepted: steady, pod-kill-primary"):
+    with pytest.raises(HarnessError, match="unknown scenario 'pod-kill'; accepted: steady, connection-limits, capacity, pod-kill-primary"):
         scenarios.get("pod-kill")
 
 
@@ -59,13 +59,14 @@ def test_zone_faults_outlast_sentinel_detection_in_every_profile(name):
         assert scenarios.get(name).timings_for(p).fault_s >= down_after_s + 5
 
 
-def test_quick_plan_for_mysql_and_redis_on_local_fits_the_20_minute_budget():
-    """`make poc`: 18 fault cells and 12 day-2 cells (switchover and scale-out have no statefulset
-    side; upgrade needs a second server version, which local lacks)."""
+def test_quick_plan_for_mysql_and_redis_on_local_fits_the_30_minute_budget():
+    """`make poc`: 18 fault cells, 12 day-2 cells (switchover and scale-out have no statefulset side;
+    upgrade needs a second server version, which local lacks), 4 connection-limit cells and 4 capacity
+    searches, planned at every step (a search usually stops two or three steps sooner)."""
     s = build_settings("quick")
     cells = plan_cells(scenarios.select([]), ["mysql", "redis"], list(MODES), s, platform="local")
-    assert sum(c.runnable() for c in cells) == 30
-    assert planned_total_s(cells, s.cell_overhead_s) <= 20 * 60
+    assert sum(c.runnable() for c in cells) == 38
+    assert planned_total_s(cells, s.cell_overhead_s) <= 30 * 60
 
 
 def test_bad_declarations_are_refused():
