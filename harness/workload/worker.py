@@ -66,14 +66,16 @@ class PoolLog:
         self.pool = pool
         self._last: tuple[int, ...] | None = None
 
-    def second(self, t_s: float) -> None:
+    def second(self, t_s: float | None) -> None:
+        """`t_s`: seconds into the measured window (negative: warm-up), None before the start."""
         if self.pool is None:
             return
         peak, st = self.pool.take_peak(), self.pool.stats()
         key = (peak, st["open"], *(v for k, v in st.items() if k.endswith("_total")))  # not the momentary in_use
         if key != self._last:
             self._last = key
-            print(f"client pool t={t_s:+.1f}s peak={peak} " + _fields(st), flush=True)
+            when = "connecting" if t_s is None else f"{t_s:+.1f}s"
+            print(f"client pool t={when} peak={peak} " + _fields(st), flush=True)
 
     def end(self, t_s: float) -> dict[str, int] | None:
         """The final line (before the idle connections are closed); the stats go into the summary."""
@@ -129,13 +131,13 @@ def run(cfg: WorkerConfig) -> dict[str, Any]:
 
     started = now_us()
     ready = False
-    window = {"from_us": started}  # the load log's pool lines count from the measured window, once known
+    window: dict[str, int] = {}  # the load log's pool lines count from the measured window, once it is known
     pool_log = PoolLog(pool)
 
     def report() -> None:
         while True:
             _write_json(progress_path, _progress(tally, started, ready))
-            pool_log.second((now_us() - window["from_us"]) / 1e6)
+            pool_log.second((now_us() - window["from_us"]) / 1e6 if window else None)
             gevent.sleep(PROGRESS_EVERY_S)
 
     reporter = gevent.spawn(report)
