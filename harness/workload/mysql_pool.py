@@ -116,7 +116,7 @@ class MysqlPool:
     @contextmanager
     def lease(self) -> Iterator[Connection]:
         """A connection for one statement (or one transaction), returned or discarded afterwards. A
-        failed checkout (connect error, ERROR 1040, PoolTimeout, BadConnection) sent nothing: NotApplied."""
+        failed checkout (connect error, ERROR 1040 too many connections, PoolTimeout, BadConnection) sent nothing: NotApplied."""
         try:
             pc = self._checkout(time.monotonic() + self.wait_timeout_s)
         except Exception as e:  # noqa: BLE001 - nothing was sent
