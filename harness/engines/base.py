@@ -41,13 +41,21 @@ class Engine(Protocol):
         """op name -> writes?"""
         ...
 
-    def client(self, endpoint: Endpoint, op_timeout_s: float, watch: Any = None) -> EngineClient:
-        """`watch`: the worker's `primary_watch`, shared by its users (None: the engine has none)."""
+    def client(self, endpoint: Endpoint, op_timeout_s: float, watch: Any = None, pool: Any = None) -> EngineClient:
+        """`watch`, `pool`: the worker's `primary_watch` and `client_pool`, shared by its users (None:
+        the engine has none)."""
         ...
 
     def primary_watch(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
         """What the engine's real client library runs once per process to follow primary changes
         (go-redis' +switch-master subscription), started by the load worker; None when none."""
+        ...
+
+    def client_pool(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
+        """The connection pool OpenIM's client library keeps once per process (database/sql's for
+        mysql), made once per load worker and shared by its users; None: each client has its own
+        connections. When not None it offers `stats() -> dict[str, int]`, `take_peak() -> int` and
+        `close()` (the load log reports it)."""
         ...
 
     def seed(self, endpoint: Endpoint, info: SeedInfo) -> None: ...
@@ -127,12 +135,16 @@ class Defaults:
         ops: Mapping[str, bool] = self._workload().OPS
         return ops
 
-    def client(self, endpoint: Endpoint, op_timeout_s: float, watch: Any = None) -> EngineClient:
+    def client(self, endpoint: Endpoint, op_timeout_s: float, watch: Any = None, pool: Any = None) -> EngineClient:
         cls = getattr(self._workload(), self.client_class)
-        client: EngineClient = cls(endpoint, op_timeout_s) if watch is None else cls(endpoint, op_timeout_s, watch)
+        shared = {k: v for k, v in (("watch", watch), ("pool", pool)) if v is not None}
+        client: EngineClient = cls(endpoint, op_timeout_s, **shared)
         return client
 
     def primary_watch(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
+        return None
+
+    def client_pool(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
         return None
 
     def seed(self, endpoint: Endpoint, info: SeedInfo) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from harness.engines.base import Defaults, Engine
 
 if TYPE_CHECKING:
-    from harness.contracts import DeploySpec
+    from harness.contracts import DeploySpec, Endpoint
     from harness.platforms.local.pods import Pod
     from harness.platforms.local.state import LocalHandle
 
@@ -23,6 +23,10 @@ class Mysql(Defaults):
     reader = "read_rows"
     server_module = "harness.platforms.local.mariadb"
     day2_module = "harness.platforms.local.mariadb_day2"
+
+    def client_pool(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
+        """OpenIM's one database/sql pool per process (gorm: maxOpenConn 1000, maxIdleConn 100)."""
+        return self._workload().worker_pool(endpoint, op_timeout_s)
 
     def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
         """Each pod copies the platform's mariadb-install-db template (fast deploys)."""

@@ -89,9 +89,10 @@ def make_user_class(
     *, engine: str, endpoint: Endpoint, info: SeedInfo, mix: Mapping[str, float], per_user_rate: float,
     op_timeout_s: float, writer: HistoryWriter, worker: int, seed: int, tally: Tally, stopping: Event,
     start: StartSignal, warm_writer: HistoryWriter | None = None, warmup_us: int = 0, deadline_s: float | None = None,
-    tag: str = "", stall: PlantedStall | None = None,
+    tag: str = "", stall: PlantedStall | None = None, pool: Any = None,
 ) -> type[User]:
-    """A User class bound to one worker's settings (no module-level state).
+    """A User class bound to one worker's settings (no module-level state). `pool`: the worker's
+    `client_pool` (engines), shared by every user's client.
 
     Users connect, wait for `start`, then run their grid (see harness.workload.pacing). Once
     `stopping` is set, users start no new op; the worker waits for in-flight ops to finish
@@ -113,7 +114,7 @@ def make_user_class(
             self.actor = make_actor(info, idx, worker, seed, tag=tag)
             if watch is not None:
                 watch.start()
-            self.engine_client = engines.get(engine).client(endpoint, op_timeout_s, watch)
+            self.engine_client = engines.get(engine).client(endpoint, op_timeout_s, watch, pool)
             self.ops = self.engine_client.ops
             check_mix(mix, self.ops, engine)
             self.pick = op_picker(mix, self.actor.rng)
@@ -163,7 +164,7 @@ def make_user_class(
                 with gevent.Timeout(deadline, OpDeadline):
                     value = self.engine_client.run(name, self.actor, partial)
                 outcome = "ok"
-            except OpDeadline:  # the client is in an unknown state: drop its connections
+            except OpDeadline:  # unknown state: drop its connections (a pool has discarded the leased one)
                 exc = OpDeadline(f"no outcome within {deadline:g} s")
                 outcome = "info" if write else "fail"
                 value = partial or None

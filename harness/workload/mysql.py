@@ -26,6 +26,7 @@ from harness.history import AckedWrite
 from harness.workload.base import Actor, NotApplied
 from harness.workload.connpool import Refused
 from harness.workload.model import SeedInfo
+from harness.workload.mysql_pool import MysqlPool
 
 DEFAULT_DB = "openIM_v3"
 OPS: dict[str, bool] = {"register": True, "login": True, "friends": False, "group_members": False}
@@ -100,92 +101,91 @@ def db_name(endpoint: Endpoint) -> str:
     return endpoint.database or DEFAULT_DB
 
 
+def worker_pool(endpoint: Endpoint, op_timeout_s: float) -> MysqlPool:
+    """The load worker's one pool, shared by its users' clients (OpenIM's one `*sql.DB` per process).
+    A new connection goes to the current primary (the primary file), as a new connection to
+    KubeBlocks' role-selector Service does; open ones stay where they are until they break."""
+    db = db_name(endpoint)
+    return MysqlPool(lambda: connect(endpoint, op_timeout_s, db), op_timeout_s)
+
+
 class MysqlClient:
-    """Blocking OpenIM-like MySQL client for one simulated user; reconnects lazily after errors."""
+    """Blocking OpenIM-like MySQL client for one simulated user. Each statement (each transaction)
+    leases a connection from `pool`, the worker's shared one (`worker_pool`), as gorm does from its
+    `*sql.DB`; without one, the client has a pool of its own (tests, benchmarks)."""
 
     engine = "mysql"
     ops = OPS
 
-    def __init__(self, endpoint: Endpoint, op_timeout_s: float = 1.0):
+    def __init__(self, endpoint: Endpoint, op_timeout_s: float = 1.0, pool: MysqlPool | None = None):
         self.endpoint = endpoint
-        self.timeout = op_timeout_s
-        self.db = db_name(endpoint)
-        self._conn: pymysql.connections.Connection | None = None
-
-    def _c(self) -> pymysql.connections.Connection:
-        if self._conn is None:
-            try:
-                self._conn = connect(self.endpoint, self.timeout, self.db)
-            except Exception as e:  # noqa: BLE001 - nothing was sent
-                raise NotApplied(e) from e
-        return self._conn
+        self._own_pool = pool is None
+        self.pool = pool if pool is not None else worker_pool(endpoint, op_timeout_s)
 
     def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # noqa: BLE001 - already broken
-                pass
-            self._conn = None
+        """Nothing to drop from a shared pool: a failed or timed-out op has discarded its connection
+        already. An own pool closes its idle connections."""
+        if self._own_pool:
+            self.pool.close()
 
     def warm(self) -> None:
-        """Opens the connection before the first op, so no op pays for the connect."""
-        self._c()
+        """The pool's first connection before the first op (gorm.Open's Ping); later ops open more on
+        demand during the warm-up, so the measured window finds them idle."""
+        self.pool.warm()
 
     def run(self, op: str, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
-        try:
-            return getattr(self, op)(actor, partial)
-        except Exception:
-            self.close()  # a broken or timed-out connection is not reused
-            raise
+        result: dict[str, Any] = getattr(self, op)(actor, partial)
+        return result
 
     def register(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
+        """One transaction on one leased connection (a gorm Transaction holds its connection)."""
         uid = f"r{actor.next_msg_id()}"
         partial.update(stream=USERS_STREAM, id=uid)
-        c = self._c()
-        try:
+        with self.pool.lease() as c:
+            try:
+                with c.cursor() as cur:
+                    cur.execute("BEGIN")
+                    cur.execute("INSERT INTO users (user_id, name, face_url, ex, create_time, app_manger_level,"
+                                " global_recv_msg_opt) VALUES (%s, %s, '', '', NOW(3), 1, 0)", (uid, f"user {uid}"))
+                    cur.execute("INSERT INTO accounts (user_id, password, create_time, change_time, operator_user_id)"
+                                " VALUES (%s, MD5(%s), NOW(3), NOW(3), 'admin')", (uid, uid))
+                    cur.execute("INSERT INTO attributes (user_id, account, phone_number, area_code, email, nickname,"
+                                " face_url, gender, change_time, birth_time, level, allow_vibration, allow_beep,"
+                                " allow_add_friend, global_recv_msg_opt, register_type) VALUES (%s, %s, '', '+86', '',"
+                                " %s, '', 1, NOW(3), NOW(3), 1, 1, 1, 1, 0, 1)", (uid, uid, f"nick{uid[-6:]}"))
+                    cur.execute("INSERT INTO registers (user_id, device_id, ip, platform, account_type, mode, create_time)"
+                                " VALUES (%s, %s, '127.0.0.1', 'Android', 'account', 'user', NOW(3))", (uid, f"dev-{uid}"))
+            except Exception as e:  # before COMMIT: rolled back with the connection, which the pool discards
+                raise NotApplied(e) from e
             with c.cursor() as cur:
-                cur.execute("BEGIN")
-                cur.execute("INSERT INTO users (user_id, name, face_url, ex, create_time, app_manger_level, global_recv_msg_opt)"
-                            " VALUES (%s, %s, '', '', NOW(3), 1, 0)", (uid, f"user {uid}"))
-                cur.execute("INSERT INTO accounts (user_id, password, create_time, change_time, operator_user_id)"
-                            " VALUES (%s, MD5(%s), NOW(3), NOW(3), 'admin')", (uid, uid))
-                cur.execute("INSERT INTO attributes (user_id, account, phone_number, area_code, email, nickname, face_url,"
-                            " gender, change_time, birth_time, level, allow_vibration, allow_beep, allow_add_friend,"
-                            " global_recv_msg_opt, register_type) VALUES (%s, %s, '', '+86', '', %s, '', 1, NOW(3),"
-                            " NOW(3), 1, 1, 1, 1, 0, 1)", (uid, uid, f"nick{uid[-6:]}"))
-                cur.execute("INSERT INTO registers (user_id, device_id, ip, platform, account_type, mode, create_time)"
-                            " VALUES (%s, %s, '127.0.0.1', 'Android', 'account', 'user', NOW(3))", (uid, f"dev-{uid}"))
-        except Exception as e:  # before COMMIT: the transaction is rolled back with the connection
-            raise NotApplied(e) from e
-        with c.cursor() as cur:
-            cur.execute("COMMIT")
+                cur.execute("COMMIT")
         return {"stream": USERS_STREAM, "id": uid}
 
     def login(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
-        c = self._c()
-        try:
-            with c.cursor() as cur:
-                cur.execute("SELECT user_id, password, create_time FROM accounts WHERE user_id=%s", (actor.uid,))
-                cur.fetchall()
-        except Exception as e:
-            raise NotApplied(e) from e
+        """Two statements, two checkouts (gorm's First, then Create), as openim-chat's login does."""
+        with self.pool.lease() as c:
+            try:
+                with c.cursor() as cur:
+                    cur.execute("SELECT user_id, password, create_time FROM accounts WHERE user_id=%s", (actor.uid,))
+                    cur.fetchall()
+            except Exception as e:
+                raise NotApplied(e) from e
         device = f"dev-{actor.next_msg_id()}"  # unique per login: tells a re-issued id from the acked row
         partial.update(stream=LOGIN_STREAM, id=device)
-        with c.cursor() as cur:
+        with self.pool.lease() as c, c.cursor() as cur:
             cur.execute("INSERT INTO user_login_records (user_id, login_time, ip, device_id, platform)"
                         " VALUES (%s, NOW(3), '127.0.0.1', %s, 'Android')", (actor.uid, device))
             rid = int(cur.lastrowid)
         return {"stream": LOGIN_STREAM, "seq": rid, "id": device}
 
     def friends(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
-        with self._c().cursor() as cur:
+        with self.pool.lease() as c, c.cursor() as cur:
             cur.execute("SELECT friend_user_id FROM friends WHERE owner_user_id=%s", (actor.uid,))
             return {"n": len(cur.fetchall())}
 
     def group_members(self, actor: Actor, partial: dict[str, Any]) -> dict[str, Any]:
         gid = actor.rng.choice(actor.groups) if actor.groups else ""
-        with self._c().cursor() as cur:
+        with self.pool.lease() as c, c.cursor() as cur:
             cur.execute("SELECT user_id FROM group_members WHERE group_id=%s", (gid,))
             return {"n": len(cur.fetchall())}
 

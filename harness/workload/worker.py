@@ -28,6 +28,7 @@ import locust  # noqa: F401, I001
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 
+from harness import engines
 from harness.history import HistoryWriter, now_us
 from harness.workload.driver import CodeChanged, check_code_version
 from harness.workload.hubwatch import HubWatch
@@ -56,6 +57,40 @@ def _progress(tally: Tally, started_us: int, ready: bool) -> dict[str, Any]:
             "failed": tally.failed, "unknown": tally.unknown, "ok_last_s": ok_s, "failed_last_s": bad_s}
 
 
+class PoolLog:
+    """The worker's client pool in the load log: one line per second when it changed (`peak` = the
+    most connections open at once in that second), and its totals at the end. Why: the pool's size
+    is part of the load OpenIM would put on the server (its connections count against max_connections)."""
+
+    def __init__(self, pool: Any):
+        self.pool = pool
+        self._last: tuple[int, ...] | None = None
+
+    def second(self, t_s: float | None) -> None:
+        """`t_s`: seconds into the measured window (negative: warm-up), None before the start."""
+        if self.pool is None:
+            return
+        peak, st = self.pool.take_peak(), self.pool.stats()
+        key = (peak, st["open"], *(v for k, v in st.items() if k.endswith("_total")))  # not the momentary in_use
+        if key != self._last:
+            self._last = key
+            when = "connecting" if t_s is None else f"{t_s:+.1f}s"
+            print(f"client pool t={when} peak={peak} " + _fields(st), flush=True)
+
+    def end(self, t_s: float) -> dict[str, int] | None:
+        """The final line (before the idle connections are closed); the stats go into the summary."""
+        if self.pool is None:
+            return None
+        st: dict[str, int] = self.pool.stats()
+        print(f"client pool end t={t_s:+.1f}s " + _fields(st), flush=True)
+        self.pool.close()
+        return st
+
+
+def _fields(st: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in st.items())
+
+
 def _wait_for_go(go_path: Path, stop_now: gevent.event.Event) -> int | None:
     """The orchestrator's common start (monotonic µs), or None when stopped before it came."""
     while not stop_now.is_set():
@@ -78,12 +113,13 @@ def run(cfg: WorkerConfig) -> dict[str, Any]:
     tally = Tally()
     stopping = gevent.event.Event()
     start = StartSignal()
+    pool = engines.get(cfg.engine).client_pool(cfg.endpoint, cfg.op_timeout_s)  # one per worker, as OpenIM has
     user_cls = make_user_class(
         engine=cfg.engine, endpoint=cfg.endpoint, info=cfg.seed_info, mix=cfg.mix,
         per_user_rate=cfg.rate_ops_s / users, op_timeout_s=cfg.op_timeout_s,
         writer=writer, worker=worker, seed=cfg.seed, tally=tally, stopping=stopping,
         start=start, warm_writer=warm_writer, warmup_us=warmup_us, tag=cfg.id_tag,
-        stall=None if not cfg.planted_stall else PlantedStall(*cfg.planted_stall))
+        stall=None if not cfg.planted_stall else PlantedStall(*cfg.planted_stall), pool=pool)
     env = Environment(user_classes=[user_cls], stop_timeout=cfg.op_timeout_s * 4 + 1)
     runner = env.create_local_runner()
     if cfg.locust_csv_prefix:
@@ -95,10 +131,13 @@ def run(cfg: WorkerConfig) -> dict[str, Any]:
 
     started = now_us()
     ready = False
+    window: dict[str, int] = {}  # the load log's pool lines count from the measured window, once it is known
+    pool_log = PoolLog(pool)
 
     def report() -> None:
         while True:
             _write_json(progress_path, _progress(tally, started, ready))
+            pool_log.second((now_us() - window["from_us"]) / 1e6 if window else None)
             gevent.sleep(PROGRESS_EVERY_S)
 
     reporter = gevent.spawn(report)
@@ -116,6 +155,7 @@ def run(cfg: WorkerConfig) -> dict[str, Any]:
         start_at = go_seen
     late_us = max(0, go_seen - start_at)  # > 0: this worker saw the go after the common start
     measure_from = start_at + warmup_us
+    window["from_us"] = measure_from
     start.go(start_at)
     end_at = measure_from + int(cfg.duration_s * 1e6)
     stop_now.wait(max(0.0, (end_at - now_us()) / 1e6))
@@ -130,6 +170,7 @@ def run(cfg: WorkerConfig) -> dict[str, Any]:
     runner.greenlet.join(timeout=cfg.op_timeout_s * 4 + 5)
     reporter.kill()
     hub.stop()
+    pool_stats = pool_log.end((now_us() - measure_from) / 1e6)
     finished = now_us()
     open_ops = writer.open_ops
     for w in writers:
@@ -145,7 +186,7 @@ def run(cfg: WorkerConfig) -> dict[str, Any]:
         "late_start_us": late_us, "load_end_us": ended, "finished_us": finished, "stopped_early": stopped_early,
         "invokes": tally.invokes, "ok": tally.ok, "failed": tally.failed, "unknown": tally.unknown,
         "unfinished": open_ops, "max_hub_lag_us": hub.max_lag_us,
-        "peak_rss_kb": usage.ru_maxrss,
+        "peak_rss_kb": usage.ru_maxrss, "client_pool": pool_stats,
         "cpu_user_s": round(usage.ru_utime, 3), "cpu_sys_s": round(usage.ru_stime, 3),
         "locust": {"num_requests": total.num_requests, "num_failures": total.num_failures,
                    "avg_response_time_ms": total.avg_response_time},
