@@ -23,6 +23,7 @@ class Mysql(Defaults):
     reader = "read_rows"
     server_module = "harness.platforms.local.mariadb"
     day2_module = "harness.platforms.local.mariadb_day2"
+    divergence_module = "harness.platforms.local.mariadb_divergence"
 
     def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
         """Each pod copies the platform's mariadb-install-db template (fast deploys)."""
