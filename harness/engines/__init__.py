@@ -13,6 +13,7 @@ account in password_secret), manifests/statefulset.py (IMAGES, DATA_PATH, READIN
 PROBE_TIMEOUT_S), manifests/kubeblocks.py (TOPOLOGY, REPLICAS, COMPONENT_VERSION, PREFERRED_LINE,
 REVIEW_SERVICE_VERSION), manifests/day2.py (BACKUP_METHOD, UPGRADES, RESTORED_POD_PATCHES),
 platforms/k8s_day2.py (STATUS_SCRIPTS, REPLICATION_STATES, STATEFULSET_BACKUPS),
+platforms/k8s_divergence.py (DIVERGENCE),
 platforms/k8s_install.py (ADDONS), platforms/kubernetes.py (USERS),
 scenario.py (DEFAULT_MIX), results_schema.json (the engine enum), platforms/local/preflight.py and
 software.py (the server binary and the client library).

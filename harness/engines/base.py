@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from harness.contracts import DeploySpec, Endpoint, RoleChange
     from harness.history import AckedWrite
     from harness.platforms.local.day2 import LocalDay2
+    from harness.platforms.local.divergence import LocalDivergence
     from harness.platforms.local.pods import Pod
     from harness.platforms.local.state import LocalHandle
     from harness.workload.base import EngineClient
@@ -102,6 +103,10 @@ class Engine(Protocol):
         """The engine's part of the local day-2 operations; CellNotApplicable when it has none."""
         ...
 
+    def local_divergence(self) -> LocalDivergence:
+        """The engine's replica-vs-primary comparison on local pods; CellNotApplicable when it has none."""
+        ...
+
     # -- kubernetes manifests: the pieces that differ --------------------------------------
     def kubeblocks_env(self, spec: DeploySpec) -> list[dict[str, Any]]:
         """Env of the KubeBlocks data component (empty: none set)."""
@@ -122,6 +127,7 @@ class Defaults:
     reader: str  # its read-back function: (endpoint, acked writes) -> (write, id found or None)
     server_module: str  # e.g. "harness.platforms.local.mariadb": deploy, version, role_of
     day2_module: str | None = None  # e.g. "harness.platforms.local.mariadb_day2": a LocalDay2
+    divergence_module: str | None = None  # e.g. "harness.platforms.local.mariadb_divergence": a LocalDivergence
     sentinel_component: str | None = None
 
     def _workload(self) -> Any:
@@ -196,6 +202,14 @@ class Defaults:
             raise CellNotApplicable(f"no local day-2 operations for {getattr(self, 'name', '?')} here")
         day2: LocalDay2 = importlib.import_module(self.day2_module)  # type: ignore[assignment]
         return day2
+
+    def local_divergence(self) -> LocalDivergence:
+        from harness.errors import CellNotApplicable
+
+        if self.divergence_module is None:
+            raise CellNotApplicable(f"no local replica divergence check for {getattr(self, 'name', '?')} here")
+        check: LocalDivergence = importlib.import_module(self.divergence_module)  # type: ignore[assignment]
+        return check
 
     def role_changes(self, handle: LocalHandle) -> list[RoleChange]:
         """The role changes the harness itself recorded (role controller, elections seen)."""

@@ -23,6 +23,7 @@ class Mysql(Defaults):
     reader = "read_rows"
     server_module = "harness.platforms.local.mariadb"
     day2_module = "harness.platforms.local.mariadb_day2"
+    divergence_module = "harness.platforms.local.mariadb_divergence"
 
     def client_pool(self, endpoint: Endpoint, op_timeout_s: float) -> Any:
         """OpenIM's one database/sql pool per process (gorm: maxOpenConn 1000, maxIdleConn 100)."""

@@ -20,6 +20,7 @@ class Redis(Defaults):
     reader = "read_messages"
     server_module = "harness.platforms.local.redis"
     day2_module = "harness.platforms.local.redis_day2"
+    divergence_module = "harness.platforms.local.redis_divergence"
     sentinel_component: str | None = "redis-sentinel"
 
     def primary_watch(self, endpoint: Endpoint, op_timeout_s: float) -> Any:

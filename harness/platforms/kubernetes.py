@@ -25,6 +25,7 @@ from harness.contracts import (
     Deployment,
     DeploySpec,
     PodInfo,
+    ReplicaDivergence,
     RoleChange,
     Topology,
 )
@@ -43,7 +44,7 @@ from harness.manifests.common import (
     namespace_for,
     password_secret,
 )
-from harness.platforms import DRY_RUN_DIR
+from harness.platforms import DRY_RUN_DIR, k8s_divergence
 from harness.platforms.commands import CommandResult, DryRunRunner, LogWriter, RealRunner, Runner
 from harness.platforms.k8s_day2 import KubernetesDay2
 from harness.platforms.k8s_evidence import (
@@ -487,6 +488,10 @@ class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2):
         watch.stop()
         grace, source = self.node_monitor_grace()
         return watch.evidence(grace, source)
+
+    def divergence(self, dep: Deployment, catch_up_s: float = k8s_divergence.CATCH_UP_S) -> list[ReplicaDivergence]:
+        """Every replica compared with the primary once caught up (`DivergenceCheck`; k8s_divergence.py)."""
+        return k8s_divergence.divergence(self, dep, catch_up_s)
 
     def node_monitor_grace(self) -> tuple[float | None, str]:
         """kube-controller-manager's `--node-monitor-grace-period` in effect (seconds, and how it is known):

@@ -22,16 +22,18 @@ from harness.contracts import (
     Endpoint,
     OpOutcome,
     PodInfo,
+    ReplicaDivergence,
     ReplicaState,
     RoleChange,
     Topology,
 )
 from harness.errors import CellNotApplicable, CellSkipped, DeployError, HarnessError
-from harness.platforms.local import day2, faults
+from harness.platforms.local import day2, divergence, faults
 from harness.platforms.local.day2 import LocalDay2
 from harness.platforms.local.preflight import preflight
 from harness.platforms.local.state import EventLog, LocalHandle
 from harness.platforms.local.supervisor import Supervisor
+from harness.platforms.replica_compare import CATCH_UP_S
 from harness.procs import ProcessRegistry
 
 if TYPE_CHECKING:
@@ -177,6 +179,14 @@ class LocalPlatform:
     def replication_state(self, dep: Deployment) -> list[ReplicaState]:
         h, d2, _ = self._day2(dep)
         return d2.replication_state(h)
+
+    def divergence(self, dep: Deployment, catch_up_s: float = CATCH_UP_S) -> list[ReplicaDivergence]:
+        """Every replica compared with the primary once caught up (`DivergenceCheck`); [] for one pod.
+        CellNotApplicable for an engine without a local check (mongodb)."""
+        h = _handle(dep)
+        if len(h.data_pods()) < 2:
+            return []
+        return divergence.divergence(h, engines.get(h.engine).local_divergence(), catch_up_s)
 
     def role_changes(self, dep: Deployment) -> list[RoleChange]:
         h = _handle(dep)
