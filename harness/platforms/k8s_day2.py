@@ -88,9 +88,11 @@ MONGODB_STATUS = READ_PW + (
     "out = {state: db.hello().isWritablePrimary ? \"PRIMARY\" : \"NOT-IN-A-REPLICA-SET\"}; } "
     "print(JSON.stringify(out))'")
 MYSQL_DUMP = READ_PW + (
-    'MYSQL_PWD="$PW" exec mysqldump --user=root --host=127.0.0.1 --protocol=TCP --single-transaction '
+    'export MYSQL_PWD="$PW"; exec mysqldump --user=root --host=127.0.0.1 --protocol=TCP --single-transaction '
     f"--source-data=2 --hex-blob --routines --triggers --events --set-gtid-purged=OFF --databases {MYSQL_DATABASE}")
-MYSQL_LOAD = READ_PW + f"exec {MYSQL}"
+# `export` first: `exec VAR=x cmd` is no shell syntax (sh looks for a program named "VAR=x" and prints
+# it, the password with it, to stderr), and whether `VAR=x exec cmd` exports VAR differs between shells
+MYSQL_LOAD = READ_PW + 'export MYSQL_PWD="$PW"; exec ' + MYSQL.removeprefix('MYSQL_PWD="$PW" ')
 STATUS_SCRIPTS = {"mysql": MYSQL_STATUS, "redis": REDIS_STATUS, "mongodb": MONGODB_STATUS}
 
 
