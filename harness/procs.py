@@ -14,7 +14,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -109,8 +109,11 @@ class ProcessRegistry:
         log_path: Path | None = None,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        preexec: Callable[[], None] | None = None,
     ) -> subprocess.Popen:
-        """Starts a process in its own session (so Ctrl-C reaches only the harness) and records it."""
+        """Starts a process in its own session (so Ctrl-C reaches only the harness) and records it.
+
+        `preexec` runs in the child before exec() (joining a cgroup); it must only make os calls."""
         with self._lock:
             out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
             try:
@@ -122,6 +125,7 @@ class ProcessRegistry:
                     env=dict(env) if env is not None else None,
                     cwd=cwd,
                     start_new_session=True,
+                    preexec_fn=preexec,
                 )
             finally:
                 if not isinstance(out, int):  # our log file, not DEVNULL

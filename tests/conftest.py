@@ -33,8 +33,8 @@ class TrackingRegistry(ProcessRegistry):
         self.started = []
         super().__init__(state_file, run_id)
 
-    def spawn(self, argv, name, log_path=None, env=None, cwd=None):
-        proc = super().spawn(argv, name, log_path=log_path, env=env, cwd=cwd)
+    def spawn(self, argv, name, log_path=None, env=None, cwd=None, preexec=None):
+        proc = super().spawn(argv, name, log_path=log_path, env=env, cwd=cwd, preexec=preexec)
         rec = next((r for r in self.records() if r.pid == proc.pid), None)
         if rec is not None:
             self.started.append(rec)

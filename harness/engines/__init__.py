@@ -11,7 +11,7 @@ server (harness/platforms/local/<server>.py) and one line in `_ADAPTERS`; then t
 tables that are data, not code, get a row: manifests/common.py (SERVER_PORTS, NODE_PORTS, the
 account in password_secret), manifests/statefulset.py (IMAGES, DATA_PATH, READINESS_COMMANDS,
 PROBE_TIMEOUT_S), manifests/kubeblocks.py (TOPOLOGY, REPLICAS, COMPONENT_VERSION, PREFERRED_LINE,
-REVIEW_SERVICE_VERSION), manifests/day2.py (BACKUP_METHOD, UPGRADES, RESTORED_POD_PATCHES),
+REVIEW_SERVICE_VERSION, DATA_PATH), manifests/day2.py (BACKUP_METHOD, UPGRADES, RESTORED_POD_PATCHES),
 platforms/k8s_day2.py (STATUS_SCRIPTS, REPLICATION_STATES, STATEFULSET_BACKUPS),
 platforms/k8s_divergence.py (DIVERGENCE),
 platforms/k8s_install.py (ADDONS), platforms/kubernetes.py (USERS),

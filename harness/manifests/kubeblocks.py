@@ -35,6 +35,10 @@ PREFERRED_LINE = {"mysql": "8.0", "redis": "7.2", "mongodb": "6.0"}
 # Only for `harness manifests` and dry-run output, where no addon can be asked. All three are in
 # the v1.0.2 addons' lists (reference/kubeblocks.md section 1).
 REVIEW_SERVICE_VERSION = {"mysql": "8.0.44", "redis": "7.2.4", "mongodb": "6.0.27"}
+# Where each addon mounts the data volume (its values.yaml `dataMountPath`; the Sentinel's cmpd mounts
+# its `data` volume at /data): what the footprint measures with `du`.
+DATA_PATH = {"mysql": "/var/lib/mysql", "redis": "/data", "mongodb": "/data/mongodb"}
+SENTINEL_DATA_PATH = "/data"
 
 
 def _resources(spec: DeploySpec) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.contracts import DeploySpec
 
@@ -34,6 +34,7 @@ class K8sHandle:
     node_port: int | None = None
     owns_namespace: bool = True
     spec: DeploySpec | None = None  # what it was deployed with (a restored StatefulSet copies it)
+    footprint: Any = None  # the open footprint window's begin readings (k8s_footprint._Window)
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -58,6 +58,7 @@ from harness.platforms.k8s_evidence import (
     next_primary,
     parse_go_duration,
 )
+from harness.platforms.k8s_footprint import KubernetesFootprint
 from harness.platforms.k8s_handle import (
     K8sHandle as K8sHandle,  # re-exported: the handle's home is k8s_handle
 )
@@ -100,7 +101,7 @@ SLOW_PULL_S = 30.0  # image pulls at least this long are named after a deploy
 # -- the platform ------------------------------------------------------------------------------
 
 
-class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2):
+class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2, KubernetesFootprint):
     """Deploys on an existing cluster; `kind` subclasses it and adds cluster creation + docker faults."""
 
     name = "k8s"
@@ -355,18 +356,21 @@ class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2):
         h: K8sHandle = dep.handle
         if self.runner.dry_run and self._is_plan():
             return expected_pods(dep.engine, dep.mode)
-        if dep.mode == "kubeblocks":
-            selector = f"{INSTANCE_LABEL}={h.name}"
-        elif h.owns_namespace:
-            selector = ",".join(f"{k}={v}" for k, v in data_component(dep.engine, dep.mode).selector.items())
-        else:
-            selector = f"app={h.name}"  # a restored copy's own label (manifests/day2.py)
-        pods_json = self.kubectl("get", "pods", "-n", h.namespace, "-l", selector, "-o", "json").stdout
+        pods_json = self.kubectl("get", "pods", "-n", h.namespace, "-l", self.pod_selector(dep), "-o", "json").stdout
         nodes_json = self.kubectl("get", "nodes", "-o", "json").stdout
         pods = parse_pods(pods_json, node_zones(nodes_json), dep.engine, dep.mode)
         if dep.mode == "kubeblocks":
             self._note_primaries(h, pods_json, dep.engine)
         return pods
+
+    def pod_selector(self, dep: Deployment) -> str:
+        """The label selector of the deployment's pods (a kubeblocks Cluster's: its Sentinels too)."""
+        h: K8sHandle = dep.handle
+        if dep.mode == "kubeblocks":
+            return f"{INSTANCE_LABEL}={h.name}"
+        if h.owns_namespace:
+            return ",".join(f"{k}={v}" for k, v in data_component(dep.engine, dep.mode).selector.items())
+        return f"app={h.name}"  # a restored copy's own label (manifests/day2.py)
 
     def observe_roles(self, dep: Deployment, record: bool = True) -> None:
         """Reads the role labels now and notes a primary change (the fault watch calls this every poll)."""

@@ -20,7 +20,9 @@ from harness.contracts import (
     Deployment,
     DeploySpec,
     Endpoint,
+    LimitsEvidence,
     OpOutcome,
+    PodFootprint,
     PodInfo,
     ReplicaDivergence,
     ReplicaState,
@@ -28,8 +30,9 @@ from harness.contracts import (
     Topology,
 )
 from harness.errors import CellNotApplicable, CellSkipped, DeployError, HarnessError
-from harness.platforms.local import day2, divergence, faults
+from harness.platforms.local import cgroups, day2, divergence, faults
 from harness.platforms.local.day2 import LocalDay2
+from harness.platforms.local.footprint import FootprintWindow
 from harness.platforms.local.preflight import preflight
 from harness.platforms.local.state import EventLog, LocalHandle
 from harness.platforms.local.supervisor import Supervisor
@@ -49,7 +52,8 @@ class LocalPlatform:
 
     name = "local"
 
-    def __init__(self, registry: ProcessRegistry, run_dir: Path, work_dir: Path):
+    def __init__(self, registry: ProcessRegistry, run_dir: Path, work_dir: Path, *, enforce_limits: bool = True):
+        """`enforce_limits=False`: pods run unlimited (nominal limits), whatever the machine offers."""
         self.registry = registry
         self.run_dir = Path(run_dir)
         self.work_dir = Path(work_dir)
@@ -58,6 +62,16 @@ class LocalPlatform:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._mariadb_template: Path | None = None
+        self._enforce_limits = enforce_limits
+        self._cgroups: cgroups.Support | None = None
+
+    def limits_support(self) -> cgroups.Support:
+        """How pods get their limits here, probed once (at the first deploy, not in preflight)."""
+        with self._lock:
+            if self._cgroups is None:
+                self._cgroups = (cgroups.detect() if self._enforce_limits else
+                                 cgroups.nominal("disabled by the caller (LocalPlatform(enforce_limits=False))"))
+            return self._cgroups
 
     def preflight(self) -> list[Check]:
         return preflight()
@@ -81,6 +95,12 @@ class LocalPlatform:
                          topology=Topology(replicas=0, zones=()), handle=handle)
         handle.events.write(f"deploy {engine}/{mode} start" + (f" from backup {restore_from.location}" if restore_from else ""))
         try:
+            support = self.limits_support()
+            if support.enforced:
+                handle.cgroups = cgroups.DeploymentGroups(support, self.registry, dep_id, spec.cpu, spec.memory)
+            handle.limits_note = support.detail
+            handle.events.write(f"limits cpu={spec.cpu} memory={spec.memory}: "
+                                + ("enforced, " if support.enforced else "nominal, ") + support.detail)
             eng.deploy(handle, deadline, self._template)
             data = handle.data_pods()
             dep.topology = Topology(replicas=len(data), zones=tuple(sorted({p.zone for p in handle.pods.values()})))
@@ -192,6 +212,30 @@ class LocalPlatform:
         h = _handle(dep)
         return engines.get(h.engine).role_changes(h)
 
+    # -- limits and footprint (the Footprints protocol) ---------------------------------------
+    def limits_evidence(self, dep: Deployment) -> LimitsEvidence:
+        """Enforced when every pod's group holds the spec's limits and its running server; else nominal, why."""
+        h = _handle(dep)
+        if h.cgroups is None:
+            return LimitsEvidence(False, f"nominal: pods run unlimited ({h.limits_note})", h.spec.cpu, h.spec.memory)
+        return h.cgroups.evidence({p.name: p.pid if p.alive() else None for p in list(h.pods.values())})
+
+    def footprint_begin(self, dep: Deployment) -> None:
+        """Opens the window (a second begin starts it again)."""
+        h = _handle(dep)
+        if h.footprint is not None:
+            h.footprint.stop()
+        h.footprint = FootprintWindow(lambda: list(h.pods.values()))
+        h.footprint.begin()
+
+    def footprint_end(self, dep: Deployment) -> list[PodFootprint]:
+        """Closes the window: one footprint per pod, data pods and sentinels."""
+        h = _handle(dep)
+        window, h.footprint = h.footprint, None
+        if window is None:
+            raise HarnessError(f"{dep.id}: footprint_end without footprint_begin")
+        return window.end()
+
     def endpoint_evidence(self, dep: Deployment) -> None:
         """No Service here: clients connect to the processes (or follow the role controller's file)."""
         return None
@@ -216,6 +260,12 @@ class LocalPlatform:
             t.start()
         for t in threads:
             t.join()
+        if h.footprint is not None:
+            h.footprint.stop()
+        if h.cgroups is not None:
+            left = h.cgroups.remove()
+            if left:
+                h.events.write(f"teardown: cgroups still busy, left for `harness cleanup`: {', '.join(map(str, left))}")
         h.events.write("teardown done")
 
 

@@ -16,9 +16,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import DeployError
 from harness.procs import ProcessRegistry
+
+if TYPE_CHECKING:
+    from harness.platforms.local.cgroups import PodGroup
 
 READY_POLL_S = 0.05
 ERROR_MARKERS = ("error", "fatal", "abort", "can't", "cannot", "failed", "# ", "denied", "unknown")
@@ -69,6 +73,7 @@ class Pod:
     log_path: Path
     build_argv: Callable[[Pod], list[str]]
     kind: str = "data"  # "data" or "sentinel"
+    cgroup: PodGroup | None = None  # its CPU / memory limits (None: nominal); every start joins it
     proc: subprocess.Popen | None = None
     frozen: bool = False
     died_at: float | None = None  # monotonic, when the supervisor first saw it dead
@@ -94,7 +99,12 @@ class Pod:
                 registry.forget(self.proc.pid)
             with open(self.log_path, "ab") as f:
                 f.write(f"---- harness: starting {self.name} at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
-            self.proc = registry.spawn(argv, self.name, log_path=self.log_path, cwd=self.data_dir)
+            join = self.cgroup.join if self.cgroup is not None else None
+            try:
+                self.proc = registry.spawn(argv, self.name, log_path=self.log_path, cwd=self.data_dir, preexec=join)
+            except subprocess.SubprocessError as e:  # only the preexec can fail this way
+                raise DeployError(f"{self.name}: could not join its cgroup {self.cgroup.dirs[0][1] if self.cgroup else ''}"
+                                  f" before starting: {e}") from e
             self.frozen = False
             self.died_at = None
             self.starts += 1

@@ -14,6 +14,8 @@ from harness.platforms.local.pods import Pod
 from harness.procs import ProcessRegistry
 
 if TYPE_CHECKING:
+    from harness.platforms.local.cgroups import DeploymentGroups
+    from harness.platforms.local.footprint import FootprintWindow
     from harness.platforms.local.rolecontroller import RoleController
     from harness.platforms.local.supervisor import Supervisor
 
@@ -66,6 +68,9 @@ class LocalHandle:
     role_changes: list[RoleChange] = field(default_factory=list)
     seed_dir: Path | None = None  # mysql: the data directory a new pod copies (the template, or a restored backup)
     restore_from: BackupArtifact | None = None  # a deployment restored from a backup starts from it
+    cgroups: DeploymentGroups | None = None  # the pods' CPU / memory limits; None: nominal (`limits_note` says why)
+    limits_note: str = ""
+    footprint: FootprintWindow | None = None  # the open footprint window, between begin and end
     torn_down: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -78,11 +83,14 @@ class LocalHandle:
 
 def new_pod(handle: LocalHandle, name: str, zone: str, build_argv: Callable[[Pod], list[str]],
             kind: str = "data") -> Pod:
-    """A pod with a fresh free port, its volume under work_dir and its log under the run directory."""
+    """A pod with a fresh free port, its volume under work_dir, its log under the run directory, and its
+    cgroup when the deployment's limits are enforced."""
     from harness.platforms.local.pods import free_port
 
     pod = Pod(name=name, zone=zone, port=free_port(), data_dir=handle.work_dir / name,
               log_path=handle.log_dir / f"{name}.log", build_argv=build_argv, kind=kind)
+    if handle.cgroups is not None:
+        pod.cgroup = handle.cgroups.add(name)
     handle.pods[name] = pod
     return pod
 
