@@ -149,16 +149,29 @@ def footprint_rows(results: ResultsLike) -> list[tuple[str, ...]]:
             cpu, rss, vol = _sums(c)
             cores = f" ({cpu / fp.window_s:.2f})" if isinstance(cpu, int | float) and fp.window_s else ""
             lim = fp.limits
-            limits = ("enforced" if lim.enforced else "**nominal**") + (f": {lim.how}" if lim.how else "") if lim else "–"
+            limits = (f"{lim.cpu} CPU / {lim.memory} " + ("enforced" if lim.enforced else "**nominal**")
+                      + (f" ({_method(lim.how)})" if lim.how else "")) if lim else "–"
             pods = ", ".join(p.pod for p in fp.pods if p.kind != "control-plane")
-            sources = "; ".join(sorted({p.source for p in fp.pods if p.source}))
+            sources = _sources(fp.pods)
             rows.append((e, m, pods, fmt(cpu, "", 2) + cores, _bytes(rss), _bytes(vol), limits, sources))
             cp = [p for p in fp.pods if p.kind == "control-plane"]
             if cp:
                 cpu_cp, rss_cp, _ = _sums(c, ("control-plane",))
                 rows.append((e, f"{m} (KubeBlocks control plane)", ", ".join(p.pod for p in cp), fmt(cpu_cp, "", 2),
-                             _bytes(rss_cp), "–", "", "; ".join(sorted({p.source for p in cp if p.source}))))
+                             _bytes(rss_cp), "–", "", _sources(cp)))
     return rows
+
+
+def _method(how: str) -> str:
+    """The limits' mechanism without the per-pod paths (those stay in results.json)."""
+    return how.split(" on each of ")[0].split(":")[0]
+
+
+def _sources(pods: list[Any]) -> str:
+    """How the figures were read, once per distinct method (per-pod detail stays in results.json)."""
+    parts = [part for p in pods if p.source for part in p.source.split("; ")
+             if not part.startswith("memory cgroup peak")]
+    return "; ".join(dict.fromkeys(parts))
 
 
 def _ratio(a: Any, b: Any, unit: str) -> str:
