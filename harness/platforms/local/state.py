@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from harness.contracts import BackupArtifact, DeploySpec, Endpoint, RoleChange
+from harness.contracts import BackupArtifact, DeploySpec, Endpoint, RenderedConfig, RoleChange
 from harness.platforms.local.pods import Pod
 from harness.procs import ProcessRegistry
 
@@ -66,6 +66,8 @@ class LocalHandle:
     role_changes: list[RoleChange] = field(default_factory=list)
     seed_dir: Path | None = None  # mysql: the data directory a new pod copies (the template, or a restored backup)
     restore_from: BackupArtifact | None = None  # a deployment restored from a backup starts from it
+    # what the servers run: the render for the pod limits with this platform's adjustments in its notes
+    config: RenderedConfig | None = None
     torn_down: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
