@@ -81,8 +81,10 @@ def divergence_block(platform: Platform, dep: Deployment) -> dict[str, Any] | No
 def config_block(platform: Platform, dep: Deployment, spec: DeploySpec) -> dict[str, Any] | None:
     """The parameters rendered for this mode and limits, and (where the platform reads them back) the
     running servers' own values, with every disagreement named."""
+    started_with = getattr(platform, "rendered_config", None)  # the render with the platform's own changes
     try:
-        rendered = engines.get(dep.engine).render_config(dep.mode, spec.cpu, spec.memory)
+        rendered = (started_with(dep) if started_with is not None else None) or engines.get(dep.engine).render_config(
+            dep.mode, spec.cpu, spec.memory)
     except Exception as e:  # noqa: BLE001 - evidence is best effort
         log.warning("config not rendered: %s", e)
         return None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import engines
 from harness.contracts import Fault, Platform
 from harness.errors import CellSkipped, DeployError, HarnessError
 from harness.faults import inject
@@ -44,7 +45,8 @@ def test_port_taken_is_a_deploy_error_with_the_server_text(local_platform, regis
 
 def test_corrupt_data_dir_is_a_deploy_error(registry, tmp_path, fast_spec, monkeypatch):
     platform = LocalPlatform(registry, tmp_path / "run", tmp_path / "work")
-    template = platform._template()
+    redo = engines.get("mysql").render_config("statefulset", fast_spec.cpu, fast_spec.memory).as_dict()["innodb_log_file_size"]
+    template = platform._template(redo)  # the one the deploy below copies
     (template / "mysql" / "global_priv.MAD").write_bytes(b"garbage" * 100)
     (template / "mysql" / "global_priv.MAI").write_bytes(b"garbage" * 100)
     with pytest.raises(DeployError) as e:

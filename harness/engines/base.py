@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from harness.contracts import DeploySpec, Endpoint, RoleChange
+    from harness.contracts import DeploySpec, Endpoint, RenderedConfig, RoleChange
     from harness.history import AckedWrite
     from harness.platforms.local.day2 import LocalDay2
     from harness.platforms.local.divergence import LocalDivergence
@@ -84,9 +84,9 @@ class Engine(Protocol):
         """Raises CellSkipped when the server is not installed here."""
         ...
 
-    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
-        """Starts the pods and sets `handle.endpoint`. `template`: the platform's once-per-run
-        initialised data directory, built on first call (only mysql copies one)."""
+    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[str], Path]) -> None:
+        """Starts the pods and sets `handle.endpoint`. `template(redo_log_size)`: the platform's
+        initialised data directory for that redo-log size, built once per size (only mysql copies one)."""
         ...
 
     def version(self) -> str | None: ...
@@ -107,6 +107,16 @@ class Engine(Protocol):
         """The engine's replica-vs-primary comparison on local pods; CellNotApplicable when it has none."""
         ...
 
+    def applied_config(self, handle: LocalHandle) -> dict[str, dict[str, str]]:
+        """pod -> param -> the live value of each param in `handle.config`, read back from the server
+        (in the rendered notation when it means the same); pods that do not answer are left out."""
+        ...
+
+    # -- server configuration (pure) ---------------------------------------------------------
+    def render_config(self, mode: str, cpu: str, memory: str) -> RenderedConfig:
+        """The server parameters `mode` runs with for these pod limits (harness/configs/<engine>.py)."""
+        ...
+
     # -- kubernetes manifests: the pieces that differ --------------------------------------
     def kubeblocks_env(self, spec: DeploySpec) -> list[dict[str, Any]]:
         """Env of the KubeBlocks data component (empty: none set)."""
@@ -125,7 +135,8 @@ class Defaults:
     workload_module: str  # e.g. "harness.workload.mysql": OPS, seed, the client class, the reader
     client_class: str  # the `EngineClient` there
     reader: str  # its read-back function: (endpoint, acked writes) -> (write, id found or None)
-    server_module: str  # e.g. "harness.platforms.local.mariadb": deploy, version, role_of
+    server_module: str  # e.g. "harness.platforms.local.mariadb": deploy, version, role_of, applied_config
+    config_module: str  # e.g. "harness.configs.mysql": render(mode, cpu, memory)
     day2_module: str | None = None  # e.g. "harness.platforms.local.mariadb_day2": a LocalDay2
     divergence_module: str | None = None  # e.g. "harness.platforms.local.mariadb_divergence": a LocalDivergence
     sentinel_component: str | None = None
@@ -181,7 +192,7 @@ class Defaults:
     def check_available(self) -> None:
         """Always installed (preflight reports a missing binary as a required check)."""
 
-    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
+    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[str], Path]) -> None:
         self._server().deploy(handle, deadline)
 
     def version(self) -> str | None:
@@ -214,6 +225,14 @@ class Defaults:
     def role_changes(self, handle: LocalHandle) -> list[RoleChange]:
         """The role changes the harness itself recorded (role controller, elections seen)."""
         return sorted(handle.role_changes, key=lambda r: r.at_wall)
+
+    def applied_config(self, handle: LocalHandle) -> dict[str, dict[str, str]]:
+        applied: dict[str, dict[str, str]] = self._server().applied_config(handle)
+        return applied
+
+    def render_config(self, mode: str, cpu: str, memory: str) -> RenderedConfig:
+        rendered: RenderedConfig = importlib.import_module(self.config_module).render(mode, cpu, memory)
+        return rendered
 
     def kubeblocks_env(self, spec: DeploySpec) -> list[dict[str, Any]]:
         return []

@@ -22,6 +22,7 @@ class Mysql(Defaults):
     client_class = "MysqlClient"
     reader = "read_rows"
     server_module = "harness.platforms.local.mariadb"
+    config_module = "harness.configs.mysql"
     day2_module = "harness.platforms.local.mariadb_day2"
     divergence_module = "harness.platforms.local.mariadb_divergence"
 
@@ -29,9 +30,10 @@ class Mysql(Defaults):
         """OpenIM's one database/sql pool per process (gorm: maxOpenConn 1000, maxIdleConn 100)."""
         return self._workload().worker_pool(endpoint, op_timeout_s)
 
-    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[], Path]) -> None:
-        """Each pod copies the platform's mariadb-install-db template (fast deploys)."""
-        self._server().deploy(handle, deadline, template())
+    def deploy(self, handle: LocalHandle, deadline: float, template: Callable[[str], Path]) -> None:
+        """Each pod copies the platform's mariadb-install-db template (fast deploys), made with the
+        rendered redo-log size (no resize at first start)."""
+        self._server().deploy(handle, deadline, template)
 
     def after_thaw(self, handle: LocalHandle, pod: Pod) -> None:
         """A thawed old primary is fenced at once, before the next probe period."""

@@ -19,6 +19,7 @@ class Redis(Defaults):
     client_class = "RedisClient"
     reader = "read_messages"
     server_module = "harness.platforms.local.redis"
+    config_module = "harness.configs.redis"
     day2_module = "harness.platforms.local.redis_day2"
     divergence_module = "harness.platforms.local.redis_divergence"
     sentinel_component: str | None = "redis-sentinel"

@@ -24,6 +24,7 @@ from harness.contracts import (
     OpOutcome,
     PodFootprint,
     PodInfo,
+    RenderedConfig,
     ReplicaDivergence,
     ReplicaState,
     RoleChange,
@@ -61,7 +62,7 @@ class LocalPlatform:
         registry.add_path(self.work_dir)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._mariadb_template: Path | None = None
+        self._mariadb_templates: dict[str, Path] = {}  # redo-log size -> initialised data directory
         self._enforce_limits = enforce_limits
         self._cgroups: cgroups.Support | None = None
 
@@ -116,15 +117,17 @@ class LocalPlatform:
         handle.events.write(f"deploy {engine}/{mode} ready")
         return dep
 
-    def _template(self) -> Path:
-        """mariadb-install-db once per platform instance; each pod copies it (fast deploys)."""
+    def _template(self, log_file_size: str) -> Path:
+        """mariadb-install-db once per platform instance and redo-log size (the rendered one, so no
+        pod resizes its redo log at first start); each pod copies it (fast deploys)."""
         from harness.platforms.local import mariadb
 
         with self._lock:
-            if self._mariadb_template is None:
-                self._mariadb_template = mariadb.install_template(self.work_dir / "mariadb-template",
-                                                                  self.run_dir / "logs" / "mariadb-install-db.log")
-            return self._mariadb_template
+            if log_file_size not in self._mariadb_templates:
+                self._mariadb_templates[log_file_size] = mariadb.install_template(
+                    self.work_dir / f"mariadb-template-{log_file_size}",
+                    self.run_dir / "logs" / f"mariadb-install-db-{log_file_size}.log", log_file_size)
+            return self._mariadb_templates[log_file_size]
 
     # -- queries ---------------------------------------------------------------------------
     def endpoint(self, dep: Deployment) -> Endpoint:
@@ -235,6 +238,19 @@ class LocalPlatform:
         if window is None:
             raise HarnessError(f"{dep.id}: footprint_end without footprint_begin")
         return window.end()
+
+    # -- server configuration ----------------------------------------------------------------
+    def rendered_config(self, dep: Deployment) -> RenderedConfig | None:
+        """What the deployment's servers were started with: the render for its mode and limits,
+        with this platform's changes in `notes` (None: the engine's local server is not rendered)."""
+        return _handle(dep).config
+
+    def applied_config(self, dep: Deployment) -> dict[str, dict[str, str]]:
+        """pod -> param -> the LIVE value each answering data pod reports for the rendered params
+        (SHOW GLOBAL VARIABLES / CONFIG GET), in the rendered notation when it means the same: so
+        `applied == rendered` is a plain comparison."""
+        h = _handle(dep)
+        return engines.get(h.engine).applied_config(h)
 
     def endpoint_evidence(self, dep: Deployment) -> None:
         """No Service here: clients connect to the processes (or follow the role controller's file)."""

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pymysql
@@ -21,20 +22,32 @@ from harness.contracts import ZONES, Endpoint
 from harness.errors import DeployError
 from harness.platforms.local.mariadb_admin import query
 from harness.platforms.local.mariadb_day2 import load_dump, restore_source
-from harness.platforms.local.mariadb_pod import DATABASE, LOG_FILE_SIZE, argv_builder, init_sql
+from harness.platforms.local.mariadb_pod import (
+    DATA_FILE_PATH,
+    DATABASE,
+    argv_builder,
+    init_sql,
+    local_config,
+    redo_log_size,
+)
 from harness.platforms.local.pods import Pod, binary, server_errors, wait_ready
+from harness.platforms.local.serverconfig import record
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file
 
 _VERSION: dict[str, str] = {}
 
 
-def install_template(dest: Path, log_path: Path) -> Path:
-    """An initialised data directory; pods copy it instead of running mariadb-install-db each."""
+def install_template(dest: Path, log_path: Path, log_file_size: str) -> Path:
+    """An initialised data directory with that redo-log size; pods copy it instead of running
+    mariadb-install-db each."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(dest, ignore_errors=True)
+    tmp = dest.parent / f"{dest.name}.tmp"  # not /tmp: temp tables named by pid collide across pid namespaces
+    tmp.mkdir(parents=True, exist_ok=True)
     argv = [binary("mariadb-install-db", "mariadb-server"), "--no-defaults", f"--datadir={dest}", "--skip-test-db",
-            "--user=root", f"--innodb-log-file-size={LOG_FILE_SIZE}", "--innodb-data-file-path=ibdata1:10M:autoextend"]
+            "--user=root", f"--innodb-log-file-size={log_file_size}", f"--innodb-data-file-path={DATA_FILE_PATH}",
+            f"--tmpdir={tmp}"]
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.SubprocessError) as e:
@@ -68,14 +81,17 @@ def make_socket_dir(handle: LocalHandle) -> Path:
     return short
 
 
-def deploy(handle: LocalHandle, deadline: float, template: Path) -> Endpoint:
+def deploy(handle: LocalHandle, deadline: float, template_for: Callable[[str], Path]) -> Endpoint:
+    """`template_for(redo_log_size)`: the platform's initialised data directory for that size."""
+    rendered, handle.config = local_config(handle)
+    record(handle, rendered)
     handle.secrets["root"] = secrets.token_urlsafe(24)
     handle.secrets["repl"] = secrets.token_urlsafe(24)
     kb = handle.mode == "kubeblocks"
     (handle.work_dir / "run").mkdir(parents=True, exist_ok=True)  # pid files
     handle.socket_dir = make_socket_dir(handle)
     write_secret_file(handle.work_dir / "conf" / "init.sql", init_sql(handle.secrets["root"], handle.secrets["repl"], kb))
-    template = restore_source(handle, template)  # a restored deployment starts from its backup
+    template = restore_source(handle, template_for(redo_log_size(handle)))  # a restored one: from its backup
     handle.seed_dir = template
     pods = [new_pod(handle, f"mysql-{i}", ZONES[i], argv_builder(handle, template, i)) for i in range(2 if kb else 1)]
     for p in pods:
@@ -144,3 +160,36 @@ def after_thaw(handle: LocalHandle, pod: Pod) -> None:
     if handle.controller is not None:
         handle.controller.fence_if_stale(pod.name)
 
+
+ABSENT = "(no such variable)"
+
+
+def live_variables(handle: LocalHandle, pod: Pod) -> dict[str, str]:
+    """SHOW GLOBAL VARIABLES, plus the two rendered options that are not variables: `log_bin` (its
+    basename, or OFF) and `plugin_load_add` (the plugin libraries loaded, without .so)."""
+    live = {str(r["Variable_name"]).lower(): str(r["Value"]) for r in query(handle, pod, "SHOW GLOBAL VARIABLES")}
+    live["log_bin"] = Path(live.get("log_bin_basename", "")).name if live.get("log_bin") == "ON" else "OFF"
+    libs = query(handle, pod, "SELECT DISTINCT PLUGIN_LIBRARY AS lib FROM information_schema.PLUGINS "
+                              "WHERE PLUGIN_STATUS='ACTIVE' AND PLUGIN_LIBRARY IS NOT NULL")
+    live["plugin_load_add"] = ",".join(sorted(str(r["lib"]).removesuffix(".so") for r in libs))
+    return live
+
+
+def applied_config(handle: LocalHandle) -> dict[str, dict[str, str]]:
+    """Each answering data pod's live value of every parameter it was started with, in the rendered
+    notation when it means the same (128M for 134217728, ON for 1)."""
+    from harness.configs.mysql import same_value
+
+    if handle.config is None:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for pod in handle.data_pods():
+        if not pod.alive() or pod.frozen:
+            continue
+        try:
+            live = live_variables(handle, pod)
+        except (pymysql.Error, OSError):
+            continue
+        out[pod.name] = {name: want if same_value(name, want, live.get(name, ABSENT)) else live.get(name, ABSENT)
+                         for name, want in handle.config.params}
+    return out

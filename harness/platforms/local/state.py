@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from harness.contracts import BackupArtifact, DeploySpec, Endpoint, RoleChange
+from harness.contracts import BackupArtifact, DeploySpec, Endpoint, RenderedConfig, RoleChange
 from harness.platforms.local.pods import Pod
 from harness.procs import ProcessRegistry
 
@@ -71,6 +71,8 @@ class LocalHandle:
     cgroups: DeploymentGroups | None = None  # the pods' CPU / memory limits; None: nominal (`limits_note` says why)
     limits_note: str = ""
     footprint: FootprintWindow | None = None  # the open footprint window, between begin and end
+    # what the servers run: the render for the pod limits with this platform's adjustments in its notes
+    config: RenderedConfig | None = None
     torn_down: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
