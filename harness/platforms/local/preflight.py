@@ -70,7 +70,22 @@ def check_module(module: str, dist: str) -> Check:
     return Check(name=f"python: {module}", ok=True, version=version)
 
 
+def check_limits() -> Check:
+    """Whether pods will run under their CPU / memory limits here (read only: `probe=False` creates nothing).
+    Not required: without cgroups the limits are nominal and every report says so."""
+    from harness.platforms.local import cgroups
+
+    support = cgroups.detect(probe=False)
+    if support.enforced:
+        return Check(name="pod limits", ok=True, version=f"cgroup v{support.version}", detail=support.detail,
+                     required=False)
+    return Check(name="pod limits", ok=False, detail=f"nominal: {support.detail}", required=False,
+                 fix="run as root on a host with writable cgroup v1 cpu/cpuacct/memory or delegated cgroup v2 "
+                     "cpu+memory controllers")
+
+
 def preflight() -> list[Check]:
     checks = [check_binary(*b) for b in BINARIES]
     checks += [check_module(m, d) for m, d in PY_MODULES]
+    checks.append(check_limits())
     return checks
