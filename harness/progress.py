@@ -59,10 +59,16 @@ def cell_line(index: int, total: int, rec: dict[str, Any], elapsed_s: float) -> 
     status = rec["status"]
     if status != "ok":
         return f"{head} {status}: {rec.get('reason')}  ({fmt_duration(elapsed_s)})"
+    if conns := rec.get("connections"):
+        return (f"{head} ok  opened {conns.get('opened')} of {conns.get('wanted')}, refused {conns.get('refused')}  "
+                f"({fmt_duration(elapsed_s)})")
     av = rec.get("availability") or {}
     cons = rec.get("consistency") or {}
     thr = rec.get("throughput_ops_s") or {}
     parts = [f"{head} ok", f"steady {thr.get('steady') or 0:.0f} ops/s"]
+    if cap := rec.get("capacity"):
+        parts = [f"{head} ok", f"sustained {cap.get('max_sustained_ops_s') or 0:g} ops/s ({cap.get('bound')} at "
+                               f"{cap.get('bound_at_ops_s') or 0:g})"]
     if rec.get("fault"):
         rto = av.get("rto_s")
         if rto is not None:

@@ -65,9 +65,11 @@ def fmt_delta(a: Any, b: Any, unit: str = "", digits: int = 1, pct: bool = True)
 
 
 def ordered_scenarios(results: ResultsLike) -> list[str]:
+    """The scenarios with a load behind them, in run order (a connection-limits cell runs none: its own
+    section shows it)."""
     seen: list[str] = []
     for c in as_results(results).cells:
-        if c.scenario not in seen:
+        if c.connections is None and c.scenario not in seen:
             seen.append(c.scenario)
     return seen
 
