@@ -87,6 +87,11 @@ class Workload(Protocol):
         """(acknowledged write, found) for every acknowledged write, read from a restored copy."""
         ...
 
+    def open_pools(self, endpoint: Endpoint, engine: str, processes: int | None, pool: int | None) -> dict[str, Any]:
+        """OpenIM's connection pools opened against the server and closed again (harness.connections):
+        the results' `connections` block."""
+        ...
+
 
 @dataclass
 class CellEnv:
@@ -307,13 +312,9 @@ def _capacity_search(env: CellEnv, plan: CellPlan, dep: Deployment, endpoint: En
 
 def _connection_limits(env: CellEnv, plan: CellPlan, endpoint: Endpoint) -> dict[str, Any]:
     """OpenIM's pools, process by process, against the server's own limit (no load runs meanwhile)."""
-    from harness.connections import ConnectionsPlan, measure_connections
-
     c = env.settings.connections
-    pools = ConnectionsPlan.from_settings(plan.engine, c.processes, c.pool)
-    env.on_phase(f"open {pools.processes} x {pools.pool} connections")
-    result = measure_connections(endpoint, plan.engine, pools)
-    return {"measures": {"connections": result.to_results()}}
+    env.on_phase("open OpenIM's connection pools")
+    return {"measures": {"connections": env.workload.open_pools(endpoint, plan.engine, c.processes, c.pool)}}
 
 
 def _server_cpu_share(footprints: list[PodFootprint], summary: dict[str, Any], cpus: int) -> float | None:

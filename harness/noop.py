@@ -67,6 +67,14 @@ class NoopWorkload:
         self.note(f"read back every acknowledged write from the restored {endpoint.describe()}")
         return []
 
+    def open_pools(self, endpoint: Endpoint, engine: str, processes: int | None, pool: int | None) -> dict[str, Any]:
+        from harness.connections import ConnectionsPlan
+
+        plan = ConnectionsPlan.from_settings(engine, processes, pool)
+        self.note(f"open {plan.processes} x {plan.pool} connections to {endpoint.describe()} ({plan.source}), "
+                  "count refusals against the server's limit, close them")
+        return {}
+
 
 class NoopChecker:
     """Checks nothing (Jepsen's `checker/noop`): no checker results in the verdict, and a note that says

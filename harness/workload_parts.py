@@ -119,6 +119,12 @@ class RealWorkload:
         return seed_with_retry(read, f"restored {endpoint.describe()}", deadline_s=READBACK_RETRY_S)
 
 
+    def open_pools(self, endpoint: Endpoint, engine: str, processes: int | None, pool: int | None) -> dict[str, Any]:
+        from harness.connections import ConnectionsPlan, measure_connections
+
+        return measure_connections(endpoint, engine, ConnectionsPlan.from_settings(engine, processes, pool)).to_results()
+
+
 def unreachable(exc: BaseException) -> bool:
     """Does `exc` say the server did not take the connection (yet), rather than refusing the work?"""
     if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset; socket timeouts

@@ -141,6 +141,9 @@ class FakeWorkload:
     def read_restored(self, endpoint, engine, history_paths):
         return []
 
+    def open_pools(self, endpoint, engine, processes, pool):
+        return {"processes": processes or 1, "pool": pool or 1, "wanted": 1, "opened": 1, "refused": 0}
+
 
 def latest_results(out: Path) -> Path | None:
     p = out / "latest" / "results.json"
