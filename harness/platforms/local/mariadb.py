@@ -31,7 +31,7 @@ from harness.platforms.local.mariadb_pod import (
     redo_log_size,
 )
 from harness.platforms.local.pods import Pod, binary, server_errors, wait_ready
-from harness.platforms.local.serverconfig import record
+from harness.platforms.local.serverconfig import read_back, record
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file
 
 _VERSION: dict[str, str] = {}
@@ -176,20 +176,8 @@ def live_variables(handle: LocalHandle, pod: Pod) -> dict[str, str]:
 
 
 def applied_config(handle: LocalHandle) -> dict[str, dict[str, str]]:
-    """Each answering data pod's live value of every parameter it was started with, in the rendered
-    notation when it means the same (128M for 134217728, ON for 1)."""
+    """SHOW GLOBAL VARIABLES of every answering data pod, for the parameters it was started with."""
     from harness.configs.mysql import same_value
 
-    if handle.config is None:
-        return {}
-    out: dict[str, dict[str, str]] = {}
-    for pod in handle.data_pods():
-        if not pod.alive() or pod.frozen:
-            continue
-        try:
-            live = live_variables(handle, pod)
-        except (pymysql.Error, OSError):
-            continue
-        out[pod.name] = {name: want if same_value(name, want, live.get(name, ABSENT)) else live.get(name, ABSENT)
-                         for name, want in handle.config.params}
-    return out
+    return read_back(handle, lambda pod: live_variables(handle, pod), (pymysql.Error, OSError),
+                                  same_value, ABSENT)

@@ -18,7 +18,7 @@ from harness.platforms.local import sentinel
 from harness.platforms.local.pods import Pod, binary, wait_ready
 from harness.platforms.local.redis_day2 import enable_aof_after_restore, restore_into
 from harness.platforms.local.redis_pod import ABSENT, MASTER_NAME, info_role, local_config, ping, redis_argv
-from harness.platforms.local.serverconfig import record
+from harness.platforms.local.serverconfig import read_back, record
 from harness.platforms.local.state import LocalHandle, new_pod, write_secret_file
 
 
@@ -138,22 +138,11 @@ def version() -> str | None:
 
 
 def applied_config(handle: LocalHandle) -> dict[str, dict[str, str]]:
-    """Each answering data pod's CONFIG GET of every parameter it was started with, in the rendered
-    notation when it means the same (64mb for 67108864)."""
+    """CONFIG GET of every answering data pod, for the parameters it was started with."""
     from harness.configs.redis import same_value
 
-    if handle.config is None:
-        return {}
-    out: dict[str, dict[str, str]] = {}
-    for pod in handle.data_pods():
-        if not pod.alive() or pod.frozen:
-            continue
-        try:
-            with sentinel.client(pod.port, handle.secrets["redis"], timeout=1.0) as c:
-                live = {str(k): str(v) for k, v in c.config_get("*").items()}
-        except (redis.RedisError, OSError):
-            continue
-        have = {name: live.get(name, ABSENT) for name, _ in handle.config.params}
-        out[pod.name] = {name: want if same_value(name, want, have[name]) else have[name]
-                         for name, want in handle.config.params}
-    return out
+    def live(pod: Pod) -> dict[str, str]:
+        with sentinel.client(pod.port, handle.secrets["redis"], timeout=1.0) as c:
+            return {str(k): str(v) for k, v in c.config_get("*").items()}
+
+    return read_back(handle, live, (redis.RedisError, OSError), same_value, ABSENT)

@@ -8,10 +8,12 @@ import contextlib
 import json
 import os
 import resource
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from harness.contracts import RenderedConfig
+from harness.platforms.local.pods import Pod
 from harness.platforms.local.state import LocalHandle
 
 LOCAL = "local platform: "  # the prefix of a note that says what this platform changed
@@ -86,3 +88,24 @@ def _has_cap(bit: int) -> bool:
     except OSError:
         pass
     return False
+
+
+def read_back(handle: LocalHandle, live_values: Callable[[Pod], dict[str, str]], errors: tuple[type[BaseException], ...],
+              same_value: Callable[[str, str, str], bool], absent: str) -> dict[str, dict[str, str]]:
+    """Each answering data pod's live value of every parameter it was started with, in the rendered
+    notation when it means the same (128M for 134217728, ON for 1): `rendered == applied` is then a
+    plain comparison. A pod that is down, frozen or refuses the query is left out."""
+    if handle.config is None:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    for pod in handle.data_pods():
+        if not pod.alive() or pod.frozen:
+            continue
+        try:
+            live = live_values(pod)
+        except errors:
+            continue
+        have = {name: live.get(name, absent) for name, _ in handle.config.params}
+        out[pod.name] = {name: want if same_value(name, want, have[name]) else have[name]
+                         for name, want in handle.config.params}
+    return out
