@@ -180,7 +180,21 @@ def safety_text(cells: CellsLike) -> str:
         return "–"
     s = safety_counts(cells)
     lost = "unknown" if s["lost"] is None else s["lost"]
-    return f"{lost} lost / {s['acked']} acked, {s['dups']} duplicate seqs, {s['regs']} seq regressions"
+    text = f"{lost} lost / {s['acked']} acked, {s['dups']} duplicate seqs, {s['regs']} seq regressions"
+    return text + divergence_text(cells)
+
+
+def divergence_text(cells: list[Cell]) -> str:
+    """The replica comparison beside the lost writes: a replica that differs from its primary is data
+    the next failover would lose or serve wrong, though every write was acknowledged."""
+    checked = [c for c in cells if c.divergence and c.divergence.checked]
+    unchecked = sum(1 for c in cells if c.divergence and not c.divergence.checked)
+    if not checked and not unchecked:
+        return ""
+    diverged = sum(1 for c in checked if c.divergence.diverged)
+    text = f"; replicas compared in {len(checked)} cell(s): " + (
+        f"**diverged in {diverged}**" if diverged else "all matched the primary")
+    return text + (f", {unchecked} not compared" if unchecked else "")
 
 
 def safety_verdict(kb: CellsLike, sts: CellsLike) -> str:
@@ -192,6 +206,9 @@ def safety_verdict(kb: CellsLike, sts: CellsLike) -> str:
 
     if not kb or not sts:
         return "–"
+    diverged = sum(1 for c in kb if c.divergence and c.divergence.diverged)
+    if diverged and bad(a) == 0:
+        return f"**kubeblocks replicas diverged** from their primary in {diverged} cell(s), though no acknowledged write was lost"
     if bad(a) == 0 and bad(b) == 0:
         return "both kept every acknowledged write"
     if bad(a) < bad(b):
