@@ -107,8 +107,10 @@ def judge_step(offered_ops_s: float, measures: Mapping[str, Any], load: Mapping[
     elif total == 0:
         bound, why = "errors", "no op completed"
     elif err_frac > limits.max_error_fraction:
+        top = ((measures.get("verdict") or {}).get("checkers") or {}).get("ops", {}).get("top_errors") or []
+        commonest = f"; commonest: {top[0]['error']} ({top[0]['count']})" if top else ""
         bound, why = "errors", (f"{err_frac * 100:.1f} % of {total} ops failed or timed out "
-                                f"(limit {limits.max_error_fraction * 100:g} %)")
+                                f"(limit {limits.max_error_fraction * 100:g} %){commonest}")
     elif frac is not None and frac < limits.min_delivered:
         bound, why = "saturated", (f"delivered {delivered:.0f} of {offered_ops_s:g} ops/s offered "
                                    f"({frac * 100:.0f} %) with the busiest load worker at "

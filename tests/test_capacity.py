@@ -35,6 +35,10 @@ def test_each_bound_and_the_generator_first():
     assert ok.sustained and ok.generator_cpu_share == 0.1 and ok.busiest_worker_cpu == 0.2
     assert judge_step(100, _measures(p99=80), LOAD, LIMITS, 2).bound == "slo"
     assert judge_step(100, _measures(failed=20), LOAD, LIMITS, 2).bound == "errors"
+    refused = dict(_measures(failed=900), verdict={"checkers": {"ops": {"top_errors": [
+        {"error": "NotApplied: OperationalError: (1040, 'Too many connections')", "count": 900}]}}})
+    assert judge_step(100, refused, LOAD, LIMITS, 2).why.endswith("commonest: NotApplied: OperationalError: "
+                                                                  "(1040, 'Too many connections') (900)")
     short = _measures(valid=False, reasons=["the load delivered 90.0 of the 100 ops/s offered"], delivered=90, frac=0.9)
     assert judge_step(100, short, LOAD, LIMITS, 2).bound == "saturated"
     # the generator's own flag wins over a latency finding at the same step
