@@ -316,4 +316,8 @@ def _observations(results: Results | Mapping[str, Any], scenario: str, engine: s
             lost = verdict.evidence("lost", "lost_writes")
             if lost:
                 out.append(f"{who}: {lost} acknowledged writes were missing in the final read-back.")
+            errors = verdict.evidence("ops", "top_errors") or []
+            if errors:
+                out.append(f"{who}: what the clients saw: " + "; ".join(
+                    f"{e['count']} × `{e['error']}`" for e in errors if isinstance(e, dict)) + ".")
     return out

@@ -15,6 +15,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pymysql
 
@@ -22,6 +23,9 @@ from harness.contracts import RoleChange
 from harness.errors import DeployError, HarnessError
 from harness.platforms.local import mariadb_admin
 from harness.platforms.local.state import LocalHandle
+
+if TYPE_CHECKING:
+    from harness.platforms.local.pods import Pod
 
 PROBE_TIMEOUT_S = 1.0
 ADMIN_TIMEOUT_S = 5.0  # STOP SLAVE may wait for a thread to finish its connect attempt
@@ -78,6 +82,8 @@ class RoleController:
         self.failures = 0
         self._stop = threading.Event()
         self._lock = threading.RLock()
+        self._conn_lock = threading.Lock()
+        self._probe_conns: dict[str, tuple[int, pymysql.Connection]] = {}  # pod -> (its start count, connection)
         self._last_rejoin: dict[str, tuple[float, int]] = {}  # pod -> (when, its start count then)
         self._thread = threading.Thread(target=self._run, name=f"rolectl-{handle.id}", daemon=True)
         self._pool = ThreadPoolExecutor(max_workers=len(handle.pods) or 1, thread_name_prefix=f"probe-{handle.id}")
@@ -105,6 +111,8 @@ class RoleController:
         if self._thread.is_alive():
             self._thread.join(timeout=30)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for name in list(self._probe_conns):
+            self._drop_probe_conn(name)
 
     def _run(self) -> None:
         while not self._stop.wait(self.handle.spec.role_probe_period_s):
@@ -139,20 +147,25 @@ class RoleController:
                     self._reconcile_replica(name, st)
 
     def probe(self, name: str) -> Status | None:
+        """One probe over the pod's held connection (a fresh one when it broke or the pod restarted).
+
+        Held like a long-running agent's: a probe that opened a connection each time was refused once
+        the clients' pools filled KubeBlocks' max_connections (83 at 0.5Gi), and the controller then
+        "failed over" away from a healthy primary. Whether syncer holds one is not public; a held
+        connection keeps the emulation from inventing failovers."""
         pod = self.handle.pods[name]
         if not pod.alive():
+            self._drop_probe_conn(name)
             return None
-        try:
-            conn = mariadb_admin.admin(self.handle, pod, PROBE_TIMEOUT_S)
-            try:
-                with conn.cursor(pymysql.cursors.DictCursor) as cur:
-                    cur.execute("SELECT @@read_only AS ro, @@gtid_current_pos AS pos")
-                    row = cur.fetchone()
-                    cur.execute("SHOW SLAVE STATUS")
-                    slave = cur.fetchone() or {}
-            finally:
-                conn.close()
+        try:  # a restarted pod is a new incarnation: `_probe_conn` connects afresh, not retries
+            conn = self._probe_conn(name, pod)
+            with conn.cursor(pymysql.cursors.DictCursor) as cur:
+                cur.execute("SELECT @@read_only AS ro, @@gtid_current_pos AS pos")
+                row = cur.fetchone()
+                cur.execute("SHOW SLAVE STATUS")
+                slave = cur.fetchone() or {}
         except (pymysql.Error, OSError):
+            self._drop_probe_conn(name)  # the next probe connects again
             return None
         assert row is not None, "a SELECT of two variables returns one row"
         return Status(read_only=bool(row["ro"]), gtid=parse_gtid(row["pos"]),
@@ -160,6 +173,25 @@ class RoleController:
                       io_running=str(slave.get("Slave_IO_Running", "No")),
                       sql_running=str(slave.get("Slave_SQL_Running", "No")),
                       sql_errno=int(slave.get("Last_SQL_Errno") or 0))
+
+    def _probe_conn(self, name: str, pod: Pod) -> pymysql.Connection:
+        with self._conn_lock:
+            held = self._probe_conns.get(name)
+            if held is not None and held[0] == pod.starts:
+                return held[1]
+        conn = mariadb_admin.admin(self.handle, pod, PROBE_TIMEOUT_S)
+        with self._conn_lock:
+            old = self._probe_conns.get(name)
+            self._probe_conns[name] = (pod.starts, conn)
+        if old is not None:
+            _close_quietly(old[1])
+        return conn
+
+    def _drop_probe_conn(self, name: str) -> None:
+        with self._conn_lock:
+            held = self._probe_conns.pop(name, None)
+        if held is not None:
+            _close_quietly(held[1])
 
     # -- actions -----------------------------------------------------------------------------
     def _failover(self, statuses: dict[str, Status | None]) -> None:
@@ -336,3 +368,10 @@ class RoleController:
 
     def _sql(self, name: str, sql: str) -> None:
         mariadb_admin.query(self.handle, self.handle.pods[name], sql, PROBE_TIMEOUT_S)
+
+
+def _close_quietly(conn: pymysql.Connection) -> None:
+    try:
+        conn.close()
+    except (pymysql.Error, OSError):
+        pass
