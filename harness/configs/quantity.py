@@ -8,34 +8,20 @@ KubeBlocks' render functions read (a 0.5 CPU limit is 1 core to them).
 from __future__ import annotations
 
 import math
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from harness.errors import HarnessError
+from harness.quantity import quantity
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1), "k": Decimal(10**3),
-            "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18)}
-_QUANTITY = re.compile(r"^(?P<num>[+]?(?:\d+(?:\.\d*)?|\.\d+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
 EXAMPLES = {"cpu": "0.5, 500m, 2", "memory": "0.5Gi, 512Mi, 1G, 1073741824"}
 
 
 def parse_quantity(text: str, what: str = "quantity") -> Decimal:
     """The quantity's exact value (cores, bytes); a malformed or non-positive one is one clear line."""
-    m = _QUANTITY.match(str(text).strip())
-    if m is None:
-        raise HarnessError(f"{what} {text!r}: not a Kubernetes quantity (e.g. {EXAMPLES.get(what, '0.5, 512Mi')})")
     try:
-        num = Decimal(m.group("num"))
-    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-        raise HarnessError(f"{what} {text!r}: not a number") from None
-    suffix = m.group("suffix") or ""
-    if suffix in _BINARY:
-        value = num * _BINARY[suffix]
-    elif suffix in _DECIMAL:
-        value = num * _DECIMAL[suffix]
-    else:
-        value = num.scaleb(int(suffix[1:]))
+        value = quantity(str(text).strip())
+    except ValueError:
+        raise HarnessError(f"{what} {text!r}: not a Kubernetes quantity (e.g. {EXAMPLES.get(what, '0.5, 512Mi')})") from None
     if value <= 0:
         raise HarnessError(f"{what} {text!r}: must be more than 0")
     return value
