@@ -30,9 +30,7 @@ from harness.contracts import (
     Deployment,
     Endpoint,
     Fault,
-    Footprints,
     Platform,
-    PodFootprint,
 )
 from harness.errors import CellNotApplicable, CellSkipped
 from harness.faults import NEMESIS_FILE, FaultWindow, Nemesis, Observer, Schedule, iso
@@ -276,7 +274,6 @@ def _capacity_search(env: CellEnv, plan: CellPlan, dep: Deployment, endpoint: En
                             min_delivered=s.validity.min_delivered)
     rates = step_rates(c.start_ops_s, c.factor, c.max_ops_s)
     cpus = os.cpu_count() or 1
-    meter = env.platform if isinstance(env.platform, Footprints) else None
     steps: list[StepResult] = []
     kept: dict[str, Any] = {}
     for i, rate in enumerate(rates):
@@ -285,14 +282,15 @@ def _capacity_search(env: CellEnv, plan: CellPlan, dep: Deployment, endpoint: En
         env.on_phase(f"step {i + 1}/{len(rates)}: {rate:g} ops/s")
         load = env.workload.start(endpoint, plan.engine, mix, t.before_fault_s, step_s, seed_info, step_dir / "history",
                                   step_dir / "load.log", warmup_s=t.warmup_s)
+        footprint = FootprintWindow(env.platform, dep, load.load_start_us,
+                                    load.load_start_us + int(t.before_fault_s * 1e6), env.clock)
         try:
-            if meter is not None:
-                meter.footprint_begin(dep)
             summary = _follow(env, load, t.before_fault_s + max(0.0, (load.load_start_us - env.clock.now_us()) / 1e6),
-                              s.cell_timeout_s, measured_from_us=load.load_start_us)
-            server_share = _server_cpu_share(meter.footprint_end(dep), summary, cpus) if meter is not None else None
+                              s.cell_timeout_s, measured_from_us=load.load_start_us, tick=footprint.tick)
+            footprint.finish()
         finally:
             load.stop()
+        server_share = _server_cpu_share(footprint.block, cpus)
         inp = CheckInput.for_cell(history_paths=_history_paths(step_dir / "history"), load_start_us=load.load_start_us,
                                   load_end_us=int(summary.get("load_end_us") or env.clock.now_us()), fault=None,
                                   settings=step_s, load=summary)
@@ -317,10 +315,12 @@ def _connection_limits(env: CellEnv, plan: CellPlan, endpoint: Endpoint) -> dict
     return {"measures": {"connections": env.workload.open_pools(endpoint, plan.engine, c.processes, c.pool)}}
 
 
-def _server_cpu_share(footprints: list[PodFootprint], summary: dict[str, Any], cpus: int) -> float | None:
-    """The database pods' CPU seconds over the step's wall time and the machine's cores."""
-    cpu = [f.cpu_s for f in footprints if f.kind != "control-plane" and f.cpu_s is not None]
-    wall = float(summary.get("duration_s") or 0.0)
+def _server_cpu_share(footprint: dict[str, Any] | None, cpus: int) -> float | None:
+    """The database pods' CPU seconds in the step's measured window over its length and the machine's cores."""
+    if not footprint:
+        return None
+    cpu = [p["cpu_s"] for p in footprint["pods"] if p["kind"] != "control-plane" and p["cpu_s"] is not None]
+    wall = float(footprint.get("window_s") or 0.0)
     return round(sum(cpu) / (wall * cpus), 4) if cpu and wall > 0 else None
 
 
