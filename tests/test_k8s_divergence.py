@@ -136,7 +136,7 @@ def test_fake_cluster_no_single_primary_is_reported_per_pod(tmp_path):
     status = {"mysql-kb-mysql-1": MYSQL_REPLICA_STATUS, "mysql-kb-mysql-0": MYSQL_REPLICA_STATUS}
     runner = engine_fake({MYSQL_NS: list(MYSQL_PODS)}, status, lambda *a: "")
     k8s = _k8s(runner, tmp_path)
-    out = k8s.divergence(k8s.deploy("mysql", "kubeblocks", SPEC))
+    out = k8s.divergence(k8s.deploy("mysql", "kubeblocks", SPEC), catch_up_s=0.1)  # it asks again until then
     assert [(d.replica, d.differing) for d in out] == [("mysql-kb-mysql-0", (NO_PRIMARY,)), ("mysql-kb-mysql-1", (NO_PRIMARY,))]
 
 

@@ -83,3 +83,26 @@ def test_connection_rows_bold_the_refusals():
     assert R.connections_rows({"cells": [cell]}) == [
         ("mysql", "kubeblocks", "6 x 100 = 600", "82", "**518**", "max_connections = 83", "Error 1040")]
     assert T.ordered_scenarios({"cells": [cell]}) == []  # no load behind it: not in the load tables
+
+
+def _capacity(mode, best, bound, at):
+    return _cell(mode, scenario="capacity", capacity={"steps": [], "max_sustained_ops_s": best, "bound": bound,
+                                                      "bound_at_ops_s": at, "summary": ""})
+
+
+def test_capacity_verdict_ranks_a_generator_floor_only_above_a_lower_real_limit():
+    rows = {r[0]: r for r in T.verdict_rows({"cells": [_capacity("kubeblocks", 400, "saturated", 800),
+                                                       _capacity("statefulset", 800, "generator", 1600)]}, "mysql")}
+    row = rows["capacity: highest sustained offered rate"]
+    assert row[3] == "**statefulset** sustains more (800 vs 400 ops/s)" and "**generator-bound**" in row[2]
+    assert not any(k.startswith("availability: capacity") for k in rows)  # no fault: no availability row
+    flipped = T.verdict_rows({"cells": [_capacity("kubeblocks", 800, "slo", 1600),
+                                        _capacity("statefulset", 400, "generator", 800)]}, "mysql")
+    assert next(r for r in flipped if r[0].startswith("capacity"))[3].startswith("not comparable")
+
+
+def test_connection_cells_keep_their_scenario_out_of_the_load_tables_even_beside_a_skipped_engine():
+    skipped = {"scenario": "connection-limits", "engine": "mongodb", "mode": "kubeblocks", "status": "skipped",
+               "reason": "no mongod", "repeat": 0}
+    measured = _cell("kubeblocks", scenario="connection-limits", connections={"wanted": 1})
+    assert T.ordered_scenarios({"cells": [measured, skipped, _cell("kubeblocks")]}) == ["steady"]

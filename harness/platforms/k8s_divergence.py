@@ -14,6 +14,7 @@ The password is the first stdin line of every exec (k8s_day2.READ_PW), never in 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -97,6 +98,9 @@ class RemoteCheck:
     compare: Callable[[Exec, PodInfo, PodInfo, Collection[str] | None], Comparison]
 
 
+PRIMARY_POLL_S = 2.0
+
+
 def divergence(k8s: KubernetesDay2, dep: Deployment, catch_up_s: float = CATCH_UP_S) -> list[ReplicaDivergence]:
     check = DIVERGENCE[dep.engine]
     if k8s._is_plan():
@@ -106,8 +110,13 @@ def divergence(k8s: KubernetesDay2, dep: Deployment, catch_up_s: float = CATCH_U
     pods = data_pods(k8s.pods(dep))
     if len(pods) < 2:
         return []
-    roles = {s.pod: s.role for s in k8s.replication_state(dep)}
-    primaries = [p for p in pods if roles.get(p.name) == "primary"]
+    deadline = time.monotonic() + catch_up_s  # a healed partition may show two primaries for a while
+    while True:
+        roles = {s.pod: s.role for s in k8s.replication_state(dep)}
+        primaries = [p for p in pods if roles.get(p.name) == "primary"]
+        if len(primaries) == 1 or time.monotonic() >= deadline:
+            break
+        time.sleep(PRIMARY_POLL_S)
     if len(primaries) != 1:
         return no_primary([p.name for p in pods], check.method,
                           f"{len(primaries)} pods report primary by {dep.engine}'s own status: nothing to compare with")

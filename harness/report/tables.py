@@ -67,9 +67,11 @@ def fmt_delta(a: Any, b: Any, unit: str = "", digits: int = 1, pct: bool = True)
 def ordered_scenarios(results: ResultsLike) -> list[str]:
     """The scenarios with a load behind them, in run order (a connection-limits cell runs none: its own
     section shows it)."""
+    cells = as_results(results).cells
+    no_load = {c.scenario for c in cells if c.connections is not None}
     seen: list[str] = []
-    for c in as_results(results).cells:
-        if c.connections is None and c.scenario not in seen:
+    for c in cells:
+        if c.scenario not in no_load and c.scenario not in seen:
             seen.append(c.scenario)
     return seen
 
@@ -303,14 +305,47 @@ def delivered_verdict(kb: CellsLike, sts: CellsLike) -> str:
     return "only " + ("kubeblocks" if k else "statefulset") + " delivered the offered rate" if k != s_ else "neither delivered"
 
 
+def _capacity_side(cells: list[Cell]) -> tuple[str, float | None, bool]:
+    """(text, highest sustained rate, whether that rate is only a floor: the generator ended the search)."""
+    if not cells or not cells[0].capacity:
+        return "–", None, False
+    cap = cells[0].capacity
+    best = cap.max_sustained_ops_s
+    text = f"{fmt(best, ' ops/s', 0)} sustained" if best is not None else "nothing sustained"
+    if cap.bound == "generator":
+        return text + f"; **generator-bound** at {fmt(cap.bound_at_ops_s, '', 0)} (a floor, not the database's)", best, True
+    return text + f"; {cap.bound} at {fmt(cap.bound_at_ops_s, '', 0)}", best, False
+
+
+def capacity_row(results: Results, scenario: str, engine: str) -> tuple[str, ...] | None:
+    """The capacity search's answer per mode. A generator-bound side's rate is a floor: it ranks only
+    above a side that reached its own limit below that floor."""
+    (kb_t, kb, kb_floor), (sts_t, sts, sts_floor) = (_capacity_side(cells_for(results, scenario, engine, m))
+                                                    for m in MODES)
+    if kb_t == "–" and sts_t == "–":
+        return None
+    if kb is None or sts is None:
+        verdict = "not comparable (a side sustained nothing or was not measured)"
+    elif kb == sts:
+        verdict = "same highest sustained step" + (" (a floor on one side)" if kb_floor or sts_floor else "")
+    else:
+        hi, lo = ("kubeblocks", "statefulset") if kb > sts else ("statefulset", "kubeblocks")
+        if (kb_floor if lo == "kubeblocks" else sts_floor):
+            verdict = "not comparable (the lower side is generator-bound: its database may go higher)"
+        else:
+            verdict = f"**{hi}** sustains more ({max(kb, sts):g} vs {min(kb, sts):g} ops/s)"
+    return ("capacity: highest sustained offered rate", kb_t, sts_t, verdict)
+
+
 # -- the tables --------------------------------------------------------------------------------
 def verdict_rows(results: ResultsLike, engine: str) -> list[tuple[str, ...]]:
     """criterion | kubeblocks | statefulset | verdict, for one engine."""
     results = as_results(results)
     rows: list[tuple[str, ...]] = []
     scenarios = ordered_scenarios(results)
+    searches = {c.scenario for c in results.cells if c.capacity}  # no fault: their own row below
     for sc in scenarios:
-        if sc == "steady":
+        if sc == "steady" or sc in searches:
             continue
         kb = cells_for(results, sc, engine, "kubeblocks")
         sts = cells_for(results, sc, engine, "statefulset")
@@ -329,6 +364,9 @@ def verdict_rows(results: ResultsLike, engine: str) -> list[tuple[str, ...]]:
     all_sts = [c for sc in scenarios for c in cells_for(results, sc, engine, "statefulset")]
     rows.append(("data safety (all scenarios)", safety_text(all_kb), safety_text(all_sts),
                  safety_verdict(all_kb, all_sts)))
+    for sc in sorted(searches):
+        if (row := capacity_row(results, sc, engine)) is not None:
+            rows.append(row)
     kb = cells_for(results, "steady", engine, "kubeblocks")
     sts = cells_for(results, "steady", engine, "statefulset")
     if kb or sts:

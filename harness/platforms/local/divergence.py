@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection
 from typing import Protocol
 
 from harness.contracts import ReplicaDivergence
-from harness.platforms.local.day2 import primary_pod, wait_for
+from harness.platforms.local.day2 import POLL_S, primary_pod, wait_for
 from harness.platforms.local.pods import Pod
 from harness.platforms.local.state import LocalHandle
 from harness.platforms.replica_compare import Comparison, check_replicas, no_primary
@@ -36,10 +36,15 @@ def divergence(handle: LocalHandle, engine: LocalDivergence, catch_up_s: float) 
     data = handle.data_pods()
     if len(data) < 2:
         return []  # one pod: nothing to compare with
-    primary = primary_pod(handle)
     method = engine.method(handle)
+    # after a partition heals, two pods may call themselves primary until the failover manager demotes
+    # one (Sentinel: seconds): that settles first, within the catch-up time
+    deadline = time.monotonic() + catch_up_s
+    while (primary := primary_pod(handle)) is None and time.monotonic() < deadline:
+        time.sleep(POLL_S)
     if primary is None:
-        return no_primary([p.name for p in data], method, "no single writable primary to compare with")
+        return no_primary([p.name for p in data], method,
+                          f"no single writable primary to compare with, {catch_up_s:g} s after the load")
     replicas = [p for p in data if p.name != primary.name]
     by_name = {p.name: p for p in replicas}
     return check_replicas(primary.name, [p.name for p in replicas], method,
