@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness import engines
 from harness.capacity import CapacityLimits, StepResult, conclude, judge_step, step_rates
-from harness.cell_evidence import FootprintWindow, config_block, divergence_block
+from harness.cell_evidence import FootprintWindow, config_block, divergence_block, observability_block
 from harness.checker import CheckInput
 from harness.checker.operation import OperationEvidence, RestoreResult, judge_restore
 from harness.clock import Clock, RealClock
@@ -150,6 +151,7 @@ def run_cell(env: CellEnv, plan: CellPlan) -> dict[str, Any]:
         config=state.get("config"),
         footprint=state.get("footprint"),
         divergence=state.get("divergence"),
+        observability=state.get("observability"),
     )
     return rec
 
@@ -181,6 +183,7 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
     t = plan.timings
     env.on_phase("deploy")
     spec = deploy_spec_for(plan.fault, plan.engine, s.deploy_spec())
+    deployed_wall = env.clock.wall()
     dep: Deployment = env.platform.deploy(plan.engine, plan.mode, spec)
     state["dep_id"] = dep.id
     state["config"] = config_block(env.platform, dep, spec)
@@ -244,6 +247,9 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
         env.on_phase("compare replicas")
         state["divergence"] = divergence_block(env.platform, dep)
         state["role_changes"] = _role_changes(env.platform, dep, state["load_start_wall"])
+        env.on_phase("server view")
+        state["observability"] = observability_block(env.platform, dep, _span(
+            env, plan, dep, deployed_wall, state, load_end_us, window, _history_paths(hist_dir), measures), cell_dir, env.run_dir)
         state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         return {
             "measures": measures,
@@ -261,6 +267,22 @@ def _run_deployed(env: CellEnv, plan: CellPlan, cell_dir: Path, state: dict[str,
             state["role_changes"] = _role_changes(env.platform, dep, state.get("load_start_wall"))
             state["service_endpoints"] = endpoint_evidence(env.platform, dep)
         env.platform.teardown(dep)
+
+
+def _span(env: CellEnv, plan: CellPlan, dep: Deployment, deployed_wall: float, state: dict[str, Any], load_end_us: int,
+          window: FaultWindow | None, history_paths: list[Path], measures: dict[str, Any]) -> Any:
+    from harness.observe.collect import CellSpan
+
+    avail = measures.get("availability") or {}
+    try:
+        changes = env.platform.role_changes(dep)
+    except Exception:  # noqa: BLE001 - the cross-check then has no role evidence, and says so
+        changes = []
+    return CellSpan(engine=plan.engine, deployed_wall=deployed_wall, load_start_us=state["load_start_us"],
+                    load_start_wall=state["load_start_wall"], load_end_us=load_end_us,
+                    injected_us=window.injected_at_us if window else None, history_paths=history_paths,
+                    client_commands=engines.get(plan.engine).client_commands, role_changes=changes,
+                    write_gap_s=avail.get("write_gap_s"), rto_s=avail.get("rto_s"))
 
 
 def _capacity_search(env: CellEnv, plan: CellPlan, dep: Deployment, endpoint: Endpoint, seed_info: Any,

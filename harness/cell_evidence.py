@@ -9,11 +9,12 @@ failure to run is recorded as such ("not checked" with the reason), never as "ma
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from harness import engines
 from harness.clock import Clock
-from harness.contracts import Deployment, DeploySpec, DivergenceCheck, Footprints, Platform
+from harness.contracts import Deployment, DeploySpec, DivergenceCheck, Footprints, Observed, Platform
 
 log = logging.getLogger("harness.cell")
 
@@ -113,3 +114,19 @@ def config_mismatches(rendered: dict[str, str], applied: dict[str, dict[str, Any
             if name in values and str(values[name]) != str(want):
                 out.append(f"{pod}: {name} rendered {want}, running {values[name]}")
     return out
+
+
+def observability_block(platform: Platform, dep: Deployment, span: Any, cell_dir: Path, run_dir: Path) -> dict[str, Any]:
+    """The server's view (harness/observe/collect.py); a platform without exporters, or a Prometheus
+    that cannot answer, is recorded as not observed with the reason, and the cell stands."""
+    from harness.observe import collect
+
+    if not isinstance(platform, Observed):
+        return collect.unobserved(None, f"the {platform.name} platform runs no exporters")
+    source = None
+    try:
+        source = platform.observation(dep)
+        return collect.observe(source, span, cell_dir / "observability", run_dir)
+    except Exception as e:  # noqa: BLE001 - evidence is best effort; the cell's measures stand
+        log.warning("server view unavailable: %s", e)
+        return collect.unobserved(source, f"{type(e).__name__}: {e}"[:300])

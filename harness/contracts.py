@@ -288,6 +288,26 @@ class ReplicaDivergence:
         return bool(self.differing)
 
 
+@dataclass(frozen=True)
+class ObservationSource:
+    """Where a deployment's server-side metrics can be read: a Prometheus on 127.0.0.1 and the labels
+    that select this deployment's series. `missing` says why there is none (the cell runs regardless)."""
+
+    url: str | None  # e.g. "http://127.0.0.1:41234"; None when not observed
+    selector: dict[str, str]  # labels every series of this deployment carries, e.g. {"deployment": "redis-kubeblocks-1"}
+    scrape_interval_s: float
+    exporters: dict[str, str] = field(default_factory=dict)  # pod -> exporter (name version) or why it is missing
+    notes: tuple[str, ...] = ()  # what differs from KubeBlocks' own (e.g. its Redis collector samples every 15 s)
+    missing: str | None = None
+
+
+@runtime_checkable
+class Observed(Protocol):
+    """Optional: the platform runs exporters and a Prometheus beside the deployments."""
+
+    def observation(self, dep: Deployment) -> ObservationSource: ...
+
+
 @runtime_checkable
 class Footprints(Protocol):
     """Optional: resource use per pod over a window (a platform without it says so in the report)."""

@@ -8,6 +8,11 @@ need_pkgs=()
 command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ] || need_pkgs+=(mariadb-server)
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
 command -v redis-sentinel >/dev/null 2>&1 || need_pkgs+=(redis-sentinel)
+# the server's view beside every cell: one Prometheus per run and an exporter per pod (issue 15)
+command -v mariadb-backup >/dev/null 2>&1 || need_pkgs+=(mariadb-backup)
+for pkg in prometheus prometheus-mysqld-exporter prometheus-redis-exporter; do
+  command -v "$pkg" >/dev/null 2>&1 || need_pkgs+=("$pkg")
+done
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${need_pkgs[*]}"
@@ -20,7 +25,8 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]} (Debian packages)"
   $sudo_ sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${need_pkgs[*]} >/dev/null"
   # The packages may have started system-wide servers we just installed; the harness starts its own.
-  for svc in mariadb redis-server redis-sentinel; do
+  for svc in mariadb redis-server redis-sentinel prometheus prometheus-node-exporter prometheus-mysqld-exporter \
+             prometheus-redis-exporter; do
     $sudo_ sh -c "service $svc stop >/dev/null 2>&1 || true"
   done
 fi

@@ -68,7 +68,7 @@ def fast_spec() -> DeploySpec:
 def local_platform(registry, tmp_path: Path):
     from harness.platforms.local import LocalPlatform
 
-    platform = LocalPlatform(registry, tmp_path / "run", tmp_path / "work")
+    platform = LocalPlatform(registry, tmp_path / "run", tmp_path / "work", observe=False)  # tests/test_observability_local.py observes
     deployments = []
     orig = platform.deploy
 
@@ -151,7 +151,8 @@ SERVER_FIXTURES = frozenset({"registry", "local_platform", "real_run", "real_run
 
 # What a test that is not marked `server` may not spawn (`--version` probes are fine).
 SERVER_BINARIES = frozenset({"mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db",
-                             "redis-server", "redis-sentinel", "mongod", "mongos"})
+                             "redis-server", "redis-sentinel", "mongod", "mongos", "prometheus",
+                             "prometheus-mysqld-exporter", "prometheus-redis-exporter"})
 WORKER_MODULE = "harness.workload.worker"
 
 

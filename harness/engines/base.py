@@ -42,6 +42,11 @@ class Engine(Protocol):
         """op name -> writes?"""
         ...
 
+    @property
+    def client_commands(self) -> Mapping[str, Mapping[str, int]]:
+        """op name -> server command counter -> how many one acknowledged op adds (the cross-check)."""
+        ...
+
     def client(self, endpoint: Endpoint, op_timeout_s: float, watch: Any = None, pool: Any = None) -> EngineClient:
         """`watch`, `pool`: the worker's `primary_watch` and `client_pool`, shared by its users (None:
         the engine has none)."""
@@ -151,6 +156,11 @@ class Defaults:
     def ops(self) -> Mapping[str, bool]:
         ops: Mapping[str, bool] = self._workload().OPS
         return ops
+
+    @property
+    def client_commands(self) -> Mapping[str, Mapping[str, int]]:
+        cc: Mapping[str, Mapping[str, int]] = getattr(self._workload(), "CLIENT_COMMANDS", {})
+        return cc
 
     def client(self, endpoint: Endpoint, op_timeout_s: float, watch: Any = None, pool: Any = None) -> EngineClient:
         cls = getattr(self._workload(), self.client_class)

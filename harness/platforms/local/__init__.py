@@ -21,6 +21,7 @@ from harness.contracts import (
     DeploySpec,
     Endpoint,
     LimitsEvidence,
+    ObservationSource,
     OpOutcome,
     PodFootprint,
     PodInfo,
@@ -31,10 +32,13 @@ from harness.contracts import (
     Topology,
 )
 from harness.errors import CellNotApplicable, CellSkipped, DeployError, HarnessError
-from harness.platforms.local import cgroups, day2, divergence, faults
+from harness.observe.metrics import SCRAPE_INTERVAL_S
+from harness.observe.metrics import of as metrics_of
+from harness.platforms.local import cgroups, day2, divergence, exporters, faults
 from harness.platforms.local.day2 import LocalDay2
 from harness.platforms.local.footprint import FootprintWindow
 from harness.platforms.local.preflight import preflight
+from harness.platforms.local.prometheus import LocalPrometheus
 from harness.platforms.local.state import EventLog, LocalHandle
 from harness.platforms.local.supervisor import Supervisor
 from harness.platforms.replica_compare import CATCH_UP_S
@@ -46,6 +50,15 @@ if TYPE_CHECKING:
 __all__ = ["LocalPlatform", "create", "preflight"]
 TEARDOWN_GRACE_S = 2.0  # SIGTERM, then SIGKILL: a torn-down deployment keeps no data
 OPERATION_TIMEOUT_S = 180.0  # a day-2 operation not done by then failed (KubeBlocks: 5 min per switchover)
+OBSERVATION_NOTES = (
+    "local: upstream exporters (prometheus-mysqld-exporter, prometheus-redis-exporter) beside the pods of both modes; "
+    "KubeBlocks ships forks (apecloud/mysqld-exporter 0.15.1) and, for Redis, agamotto, which collects every 15 s: "
+    "there its series change at most every 15 s whatever the scrape interval",
+    "local: a pod kill kills only the server, its exporter stays and reports it down; on Kubernetes the deleted pod "
+    "takes its exporter along, and the target's `up` says it",
+)
+NO_EXPORTER = ("no exporter for this engine on the local platform (Debian's prometheus-mongodb-exporter is a 2018 "
+               "snapshot and there is no mongod here to try it on)")
 
 
 class LocalPlatform:
@@ -53,8 +66,10 @@ class LocalPlatform:
 
     name = "local"
 
-    def __init__(self, registry: ProcessRegistry, run_dir: Path, work_dir: Path, *, enforce_limits: bool = True):
-        """`enforce_limits=False`: pods run unlimited (nominal limits), whatever the machine offers."""
+    def __init__(self, registry: ProcessRegistry, run_dir: Path, work_dir: Path, *, enforce_limits: bool = True,
+                 observe: bool = True):
+        """`enforce_limits=False`: pods run unlimited (nominal limits), whatever the machine offers.
+        `observe=False`: no exporters and no Prometheus (tests of other parts; every cell then says so)."""
         self.registry = registry
         self.run_dir = Path(run_dir)
         self.work_dir = Path(work_dir)
@@ -65,6 +80,8 @@ class LocalPlatform:
         self._mariadb_templates: dict[str, Path] = {}  # redo-log size -> initialised data directory
         self._enforce_limits = enforce_limits
         self._cgroups: cgroups.Support | None = None
+        self._observe_on = observe
+        self._prometheus = LocalPrometheus(registry, self.work_dir, self.run_dir / "logs" / "prometheus.log")
 
     def limits_support(self) -> cgroups.Support:
         """How pods get their limits here, probed once (at the first deploy, not in preflight)."""
@@ -106,6 +123,7 @@ class LocalPlatform:
             data = handle.data_pods()
             dep.topology = Topology(replicas=len(data), zones=tuple(sorted({p.zone for p in handle.pods.values()})))
             dep.version = eng.version()
+            self._observe(handle)
             handle.supervisor = Supervisor(handle)
             handle.supervisor.start()
         except BaseException as e:
@@ -116,6 +134,32 @@ class LocalPlatform:
             raise DeployError(f"{engine}/{mode}: {e}") from e
         handle.events.write(f"deploy {engine}/{mode} ready")
         return dep
+
+    def _observe(self, handle: LocalHandle) -> None:
+        """Exporter sidecars and the run's Prometheus; what cannot run is recorded, the deploy goes on."""
+        if metrics_of(handle.engine) is None or not self._observe_on:
+            return
+        if self._prometheus.ensure() is None:
+            return
+        handle.exporters = exporters.start_sidecars(handle)
+        if handle.sidecars:
+            self._prometheus.set_targets(handle.id, exporters.targets(handle))
+
+    def observation(self, dep: Deployment) -> ObservationSource:
+        """Where this deployment's series are (the Observed protocol); `missing` when they are not."""
+        h = _handle(dep)
+        missing = None
+        if metrics_of(h.engine) is None:
+            missing = NO_EXPORTER
+        elif not self._observe_on:
+            missing = "observation disabled by the caller (LocalPlatform(observe=False))"
+        elif self._prometheus.url is None:
+            missing = self._prometheus.missing or "prometheus is not running"
+        elif not h.sidecars:
+            missing = "no exporter started: " + "; ".join(sorted(set(h.exporters.values())) or ["none"])
+        return ObservationSource(url=self._prometheus.url, selector={"deployment": h.id},
+                                 scrape_interval_s=SCRAPE_INTERVAL_S, exporters=dict(h.exporters),
+                                 notes=OBSERVATION_NOTES, missing=missing)
 
     def _template(self, log_file_size: str) -> Path:
         """mariadb-install-db once per platform instance and redo-log size (the rendered one, so no
@@ -163,10 +207,16 @@ class LocalPlatform:
 
     def partition(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
         """No network between processes to cut here: a partitioned pod is a stopped one (alive, silent)."""
-        faults.pause(_handle(dep), pods, why=f"zone-partition {zone}")
+        h = _handle(dep)
+        faults.pause(h, pods, why=f"zone-partition {zone}")
+        for s in exporters.of_zone(h, zone):  # its node is cut off from Prometheus too
+            s.freeze()
 
     def heal(self, dep: Deployment, zone: str, pods: tuple[PodInfo, ...]) -> None:
-        faults.resume(_handle(dep), pods)
+        h = _handle(dep)
+        for s in exporters.of_zone(h, zone):
+            s.thaw()
+        faults.resume(h, pods)
 
     # -- day-2 operations (harness/operations.py decides targets and order) ------------------
     def _day2(self, dep: Deployment) -> tuple[LocalHandle, LocalDay2, float]:
@@ -258,7 +308,8 @@ class LocalPlatform:
 
     # -- teardown --------------------------------------------------------------------------
     def close(self) -> None:
-        """Nothing platform-wide to release: each deployment is torn down on its own."""
+        """The run's Prometheus (each deployment is torn down on its own)."""
+        self._prometheus.stop()
 
     def teardown(self, dep: Deployment) -> None:
         """Supervisor and controller first (nothing restarts), then every pod; safe twice."""
@@ -271,7 +322,9 @@ class LocalPlatform:
             h.supervisor.stop()
         if h.controller is not None:
             h.controller.stop()
-        threads = [threading.Thread(target=p.stop, args=(self.registry, TEARDOWN_GRACE_S)) for p in list(h.pods.values())]
+        self._prometheus.drop_targets(h.id)
+        every = list(h.pods.values()) + list(h.sidecars.values())
+        threads = [threading.Thread(target=p.stop, args=(self.registry, TEARDOWN_GRACE_S)) for p in every]
         for t in threads:
             t.start()
         for t in threads:

@@ -54,7 +54,7 @@ def resume(handle: LocalHandle, pods: Iterable[PodInfo]) -> None:
 def zone_down(handle: LocalHandle, zone: str, pods: Iterable[PodInfo]) -> None:
     down = _pods(handle, pods)
     handle.down_zones.add(zone)
-    for p in down:
+    for p in down + [s for s in list(handle.sidecars.values()) if s.zone == zone]:  # the node takes its sidecars along
         p.kill(handle.registry)
     handle.events.write(f"fault: zone-outage {zone}: SIGKILL {_names(down)}")
 
@@ -63,4 +63,5 @@ def zone_up(handle: LocalHandle, zone: str, pods: Iterable[PodInfo]) -> None:
     handle.down_zones.discard(zone)
     handle.events.write(f"fault: zone {zone} back")
     if handle.supervisor is not None:
-        handle.supervisor.restart_without_delay([p.name for p in _pods(handle, pods)])
+        back = _pods(handle, pods) + [s for s in list(handle.sidecars.values()) if s.zone == zone]
+        handle.supervisor.restart_without_delay([p.name for p in back])

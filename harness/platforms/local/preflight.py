@@ -24,7 +24,12 @@ BINARIES: tuple[tuple[str, str, str, str, bool], ...] = (
     ("redis-server", "redis-server", r"v=(\S+)", f"{APT} redis-server", True),
     ("redis-sentinel", "redis-sentinel", r"v=(\S+)", f"{APT} redis-sentinel", True),
     ("mongod", "mongod", r"db version v(\S+)", MONGO_FIX, False),
+    ("prometheus", "prometheus", r"version (\S+)", f"{APT} prometheus", False),
+    ("mysqld_exporter", "prometheus-mysqld-exporter", r"version (\S+)", f"{APT} prometheus-mysqld-exporter", False),
+    ("redis_exporter", "prometheus-redis-exporter", r"Exporter v?(\S+)", f"{APT} prometheus-redis-exporter", False),
 )
+WITHOUT = {"mongod": "mongodb cells are skipped without it"}
+UNOBSERVED = "cells run without the server's view (no exporter metrics, no alerts) without it"
 PY_MODULES: tuple[tuple[str, str], ...] = (("pymysql", "PyMySQL"), ("redis", "redis"), ("pymongo", "pymongo"))
 
 
@@ -56,7 +61,7 @@ def binary_version(path: str, pattern: str) -> str | None:
 def check_binary(name: str, binary: str, pattern: str, fix: str, required: bool) -> Check:
     path = find_binary(binary)
     if path is None:
-        detail = "not found on PATH" + ("" if required else " (mongodb cells are skipped without it)")
+        detail = "not found on PATH" + ("" if required else f" ({WITHOUT.get(name, UNOBSERVED)})")
         return Check(name=name, ok=False, detail=detail, fix=fix, required=required)
     return Check(name=name, ok=True, version=binary_version(path, pattern), detail=path, required=required)
 

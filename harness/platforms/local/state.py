@@ -73,6 +73,8 @@ class LocalHandle:
     footprint: FootprintWindow | None = None  # the open footprint window, between begin and end
     # what the servers run: the render for the pod limits with this platform's adjustments in its notes
     config: RenderedConfig | None = None
+    sidecars: dict[str, Pod] = field(default_factory=dict)  # data pod -> its exporter (harness/platforms/local/exporters.py)
+    exporters: dict[str, str] = field(default_factory=dict)  # data pod -> exporter version, or "missing: why"
     torn_down: bool = False
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 

@@ -37,7 +37,7 @@ class Supervisor:
 
     def _run(self) -> None:
         while not self._stop.wait(TICK_S):
-            for pod in list(self.handle.pods.values()):
+            for pod in list(self.handle.pods.values()) + list(self.handle.sidecars.values()):
                 if self._stop.is_set():
                     return
                 try:
