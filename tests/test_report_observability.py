@@ -13,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+import pytest
 from day2_fixtures import write_run_dir
 from test_generator_evidence import ok_cell, results
 
@@ -25,17 +26,17 @@ from harness.results import validate
 from harness.results_model import as_results
 
 ENGINE = next(iter(METRICS))  # the first engine with exporters (a table lookup, never a name comparison)
-M = METRICS[ENGINE]
 END = 24
+observed_engines = pytest.mark.parametrize("engine", list(METRICS))
 
 
 def _labels(pod: str, **more: str) -> dict[str, str]:
-    return {"pod": pod, "deployment": "d", "engine": ENGINE, "mode": "kubeblocks", **more}
+    return {"pod": pod, "deployment": "d", "mode": "kubeblocks", **more}
 
 
-def _primary_series(pod: str, t: list[float], primary: list[bool]) -> list[dict]:
+def _primary_series(pod: str, t: list[float], primary: list[bool], engine: str = ENGINE) -> list[dict]:
     """The engine's role metric as its exporter reports it, whatever the engine (from the primary expr)."""
-    pm = SV.parse_primary(M.primary)
+    pm = SV.parse_primary(METRICS[engine].primary)
     if pm.labels:  # a label says the role (redis_instance_info{role="master"}): one series per role seen
         (key, want), = pm.labels.items()
         out = []
@@ -49,15 +50,16 @@ def _primary_series(pod: str, t: list[float], primary: list[bool]) -> list[dict]
     return [{"metric": pm.metric, "labels": _labels(pod), "t": t, "v": [yes if p else no for p in primary]}]
 
 
-def planted_series() -> list[dict]:
+def planted_series(engine: str = ENGINE) -> list[dict]:
+    M = METRICS[engine]
     ts = [s + 0.5 for s in range(END)]
     down = [t for t in ts if 10 <= t < 14]
     alive0 = [t for t in ts if t not in down]
     out = [
         {"metric": M.up, "labels": _labels("mysql-0"), "t": ts, "v": [0.0 if t in down else 1.0 for t in ts]},
         {"metric": M.up, "labels": _labels("mysql-1"), "t": ts, "v": [1.0] * len(ts)},
-        *_primary_series("mysql-0", alive0, [t < 10 for t in alive0]),
-        *_primary_series("mysql-1", ts, [t >= 12 for t in ts]),
+        *_primary_series("mysql-0", alive0, [t < 10 for t in alive0], engine),
+        *_primary_series("mysql-1", ts, [t >= 12 for t in ts], engine),
         # two command labels; mysql-0's counters restart from 0 after the kill
         {"metric": M.commands, "labels": _labels("mysql-0", **{M.command_label: "insert"}), "t": alive0,
          "v": [100.0 * (t - 0.5) if t < 10 else 50.0 * (t - 13.5) for t in alive0]},
@@ -126,8 +128,9 @@ def observed_run(tmp_path: Path, kb: dict, sts: dict) -> Path:
 
 
 # -- the server view ---------------------------------------------------------------------------------
-def test_role_is_nan_while_the_pod_is_down_and_follows_the_promotion():
-    view = SV.server_view(planted_series(), ENGINE, 1.0)
+@observed_engines
+def test_role_is_nan_while_the_pod_is_down_and_follows_the_promotion(engine):
+    view = SV.server_view(planted_series(engine), engine, 1.0)
     assert view.pods == ["mysql-0", "mysql-1"]
     role0 = dict(zip(*view.role["mysql-0"], strict=True))
     assert role0[9.5] == 1.0
@@ -137,8 +140,9 @@ def test_role_is_nan_while_the_pod_is_down_and_follows_the_promotion():
     assert role1[11.5] == 0.0 and role1[12.5] == 1.0
 
 
-def test_commands_rate_sums_the_command_labels_and_counts_a_reset_as_the_new_value():
-    view = SV.server_view(planted_series(), ENGINE, 1.0)
+@observed_engines
+def test_commands_rate_sums_the_command_labels_and_counts_a_reset_as_the_new_value(engine):
+    view = SV.server_view(planted_series(engine), engine, 1.0)
     ts, vs = view.commands_s["mysql-0"]
     rate = dict(zip(ts, vs, strict=True))
     assert rate[5.5] == 110.0  # 100 inserts/s + 10 commits/s
@@ -150,8 +154,9 @@ def test_commands_rate_sums_the_command_labels_and_counts_a_reset_as_the_new_val
     assert math.isnan(SV.counter_rate([(0.0, 900.0), (5.0, 55.0)], max_gap=2.0)[1][0])
 
 
-def test_clients_lag_up_and_an_engine_without_exporters():
-    view = SV.server_view(planted_series(), ENGINE, 1.0)
+@observed_engines
+def test_clients_lag_up_and_an_engine_without_exporters(engine):
+    view = SV.server_view(planted_series(engine), engine, 1.0)
     assert dict(zip(*view.clients["mysql-1"], strict=True))[12.5] == 8.0
     clients0 = dict(zip(*view.clients["mysql-0"], strict=True))
     assert math.isnan(clients0[10.5]) and 11.5 not in clients0  # the line breaks across the outage
@@ -161,7 +166,7 @@ def test_clients_lag_up_and_an_engine_without_exporters():
 
 
 def test_a_scrape_gap_reads_as_not_seen():
-    series = [{"metric": M.up, "labels": _labels("p"), "t": [0.0, 1.0, 6.0], "v": [1.0, 1.0, 1.0]},
+    series = [{"metric": METRICS[ENGINE].up, "labels": _labels("p"), "t": [0.0, 1.0, 6.0], "v": [1.0, 1.0, 1.0]},
               *_primary_series("p", [0.0, 1.0, 6.0], [True, True, True])]
     ts, vs = SV.server_view(series, ENGINE, 1.0).role["p"]
     assert ts == [0.0, 1.0, 2.0, 6.0] and math.isnan(vs[2]) and vs[3] == 1.0
