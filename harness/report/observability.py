@@ -143,9 +143,9 @@ def notes(results: ResultsLike) -> list[str]:
 def exporters(results: ResultsLike) -> list[str]:
     seen: dict[str, set[str]] = {}
     for c in observed_cells(results):
-        for pod, version in c.observability.exporters.items():
-            seen.setdefault(version, set()).add(f"{c.engine}/{c.mode} {pod}")
-    return [f"{v}: {', '.join(sorted(pods))}" for v, pods in seen.items()]
+        for version in c.observability.exporters.values():
+            seen.setdefault(version, set()).add(f"{c.engine}/{c.mode}")
+    return [f"{v}: {', '.join(sorted(where))}" for v, where in seen.items()]
 
 
 def figure_cells(results: ResultsLike) -> list[Cell]:
