@@ -404,6 +404,73 @@ class Divergence(Block):
     replicas: list[ReplicaCompared] = Field(default_factory=list)
 
 
+class ObservedAlert(Record):
+    alert: str = ""
+    kind: str | None = None
+    pod: str | None = None
+    severity: str | None = None
+    firing_from_s: Num | None = None
+    resolved_at_s: Num | None = None  # None: still firing at the end
+
+
+class TimeToAlert(Block):
+    alert: str | None = None
+    kind: str | None = None
+    pod: str | None = None
+    s: Num | None = None
+
+
+class CheckWindow(Block):
+    from_s: Num | None = None
+    to_s: Num | None = None
+    pod: str | None = None
+    why: str | None = None
+
+
+class CommandCheck(Record):
+    command: str = ""
+    expected: Num | None = None
+    observed: Num | None = None
+    diff_fraction: Num | None = None
+    agree: bool | None = None
+
+
+class CrossCheck(Block):
+    """The client's acknowledged ops against the exporter's counters over one window."""
+
+    valid: bool | None = None
+    tolerance: Num | None = None
+    reasons: list[str] = Field(default_factory=list)
+    window: CheckWindow = Field(default_factory=CheckWindow.absent)
+    commands: list[CommandCheck] = Field(default_factory=list)
+
+
+class ObservedRoleChange(Record):
+    new_primary: str = ""
+    evidence_at_s: Num | None = None  # None: only Prometheus saw it
+    prometheus_at_s: Num | None = None  # None: Prometheus never saw it
+    delta_s: Num | None = None
+    agree: bool | None = None
+    source: str | None = None
+
+
+class Observability(Block):
+    """What one Prometheus scraping the exporters saw during the cell (its series in `series_file`)."""
+
+    observed: bool | None = None
+    missing: str | None = None
+    scrape_interval_s: Num | None = None
+    load_start_wall: Num | None = None
+    exporters: dict[str, str] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+    series_file: str | None = None
+    alerts: list[ObservedAlert] = Field(default_factory=list)
+    time_to_alert: TimeToAlert = Field(default_factory=TimeToAlert.absent)
+    cross_check: CrossCheck = Field(default_factory=CrossCheck.absent)
+    role_changes: list[ObservedRoleChange] = Field(default_factory=list)
+    disagreements: list[str] = Field(default_factory=list)
+
+
 class Cell(Record):
     """One cell (scenario x engine x mode x repeat). Unknown keys (notes, by_op, wall_s, ...) are kept."""
 
@@ -420,6 +487,7 @@ class Cell(Record):
     config: Config = Field(default_factory=Config.absent)
     footprint: Footprint = Field(default_factory=Footprint.absent)
     divergence: Divergence = Field(default_factory=Divergence.absent)
+    observability: Observability = Field(default_factory=Observability.absent)  # null: not deployed / old run
     connections: dict[str, Any] | None = None  # the connection-limits scenario's cell only
     measures: Measures = Field(default_factory=Measures)
     load: Load = Field(default_factory=Load.absent)

@@ -49,10 +49,13 @@ def test_executes_top_to_bottom_into_the_run_directory(executed):
 
 
 def test_shows_its_figures(executed):
-    _, nb = executed
+    run, nb = executed
     pngs = [o for o in _outputs(nb) if "image/png" in o.get("data", {})]
-    # one drill-down timeline (pod-kill-primary on redis) + one steady latency CDF (redis)
-    assert len(pngs) == 2, len(pngs)
+    # one drill-down timeline (pod-kill-primary on redis) + one steady latency CDF (redis), and the
+    # drilled-into cells' server views when the run observed them (Prometheus)
+    observed = [c for c in read_results(run)["cells"] if c["scenario"] == "pod-kill-primary"
+                and (c.get("observability") or {}).get("observed")]
+    assert len(pngs) == 2 + len(observed), len(pngs)
     import base64
 
     for o in pngs:
@@ -174,3 +177,23 @@ def test_day2_drill_down_renders_one_operation(tmp_path):
         assert needle in html, needle
     pngs = [o for o in out if "image/png" in o.get("data", {})]
     assert len(pngs) == 1  # the operation's timeline
+
+
+def test_server_view_drill_down_shows_the_figure_time_to_alert_and_cross_check(tmp_path):
+    """On a synthetic observed run (tests/test_report_observability.py, no servers): the drilled-into
+    cells' server figures, their time to alert, and a failed cross-check said as a disagreement."""
+    from test_report_observability import FAILED_CHECK, block, observed_run
+
+    run = observed_run(tmp_path, block(), block(cross_check=FAILED_CHECK))
+    nb = nbformat.read(notebook.execute(run), 4)
+    errors = [o for o in _outputs(nb) if o.get("output_type") == "error"]
+    assert not errors, [f"{o['ename']}: {o['evalue']}" for o in errors]
+    section = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"
+                   and c.source.startswith("## Drill-down: what the servers saw (Prometheus)"))
+    out = nb.cells[section + 1].get("outputs", [])
+    assert len([o for o in out if "image/png" in o.get("data", {})]) == 2  # one per mode
+    html = "\n".join(str(o.get("data", {}).get(mime, "")) for o in out for mime in ("text/html", "text/markdown"))
+    for needle in ("server view: pod-kill-primary on mysql / kubeblocks", "<td>time to alert</td>",
+                   "1.7 s (MysqlDown on mysql-0)", "DISAGREE", "<td>`insert`</td>", "<td>4000</td>",
+                   "counters disagree with the client"):
+        assert needle in html, needle

@@ -1,7 +1,8 @@
 """`harness report DIR`: report.md, self-contained report.html and figures/*.png from a run directory.
 
 Order (design.md, Report): header -> verdict table per engine -> side-by-side per scenario ->
-day-2 operations (when the run has any) -> per-cell timelines -> methodology -> skipped / not
+day-2 operations (when the run has any) -> resources -> per-cell timelines -> server view
+(Prometheus) -> methodology -> skipped / not
 applicable and why. Everything comes from the
 run directory's own files (results.json, settings.json, cells/*/timeline.csv).
 """
@@ -17,6 +18,7 @@ from harness.config import ValiditySettings
 from harness.contracts import DeploySpec
 from harness.errors import HarnessError
 from harness.report import day2 as D
+from harness.report import observability as O
 from harness.report import resources as R
 from harness.report import tables as T
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Pre, Table, to_html, to_markdown
@@ -189,6 +191,9 @@ def build_document(run_dir: Path, results: Results | Mapping[str, Any],
                 if p:
                     figs.append(p)
                     doc.add(Figure(p, f"figures/{name}", f"{sc}, {e}" + (f", repeat {r}" if r else "")))
+
+    # the servers' own view (Prometheus), beside the clients' timelines
+    figs += O.add_section(doc, run_dir, results)
 
     # methodology
     doc.add(Heading("Methodology"), Bullets(METHODOLOGY))

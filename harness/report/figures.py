@@ -260,3 +260,92 @@ def capacity_figure(results: Results | Mapping[str, Any], engines: list[str], sl
     fig.savefig(out, dpi=DPI)
     plt.close(fig)
     return out
+
+
+POD_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+ALERT_COLOR = "#d62728"
+
+
+def server_figure_name(cell: Cell) -> str:
+    """`<scenario>-<engine>-<mode>[-rN]-server.png`, beside the cell's timeline figure's name."""
+    return f"{cell.scenario}-{cell.engine}-{cell.mode}" + (f"-r{cell.repeat}" if cell.repeat else "") + "-server.png"
+
+
+def server_figure(run_dir: Path, cell: Cell, out: Path) -> Path | None:
+    """One cell as the client and the servers saw it, on one time axis: the client's ok/s and failed/s
+    (timeline.csv), then from the Prometheus series commands/s, connected clients, role (1 primary,
+    0 replica, gap: not seen) and replication lag per pod; the fault as in the timelines, each alert's
+    firing as a labelled vertical line. None: no observability block, or neither file readable."""
+    from harness.observe.serverview import read_series, server_view
+
+    obs = cell.observability
+    if not obs or not obs.observed:
+        return None
+    tl_rel = cell.artifacts.timeline
+    tl = read_timeline(run_dir / tl_rel) if tl_rel and (run_dir / tl_rel).exists() else None
+    view = None
+    if obs.series_file and (run_dir / obs.series_file).exists():
+        view = server_view(read_series(run_dir / obs.series_file), cell.engine, obs.scrape_interval_s)
+    if tl is None and not view:
+        return None
+    panels = [("ops per second (client)", None), ("commands/s (server)", "commands_s"),
+              ("connected clients", "clients"), ("role (1 primary)", "role"), ("replication lag (s)", "lag")]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9.5, 10.5), sharex=True,
+                             gridspec_kw={"height_ratios": [3, 2, 2, 1.4, 2]})
+    pods = view.pods if view else []
+    color = {p: POD_COLORS[i % len(POD_COLORS)] for i, p in enumerate(pods)}
+    for i, (ax, (ylabel, attr)) in enumerate(zip(axes, panels, strict=True)):
+        if attr is None:
+            if tl is not None and tl.get("t_s"):
+                t = tl["t_s"]
+                edges = [*t, t[-1] + 1]
+                ax.stairs(tl["ok"], edges, color="#2ca02c", lw=1.6, label="ok/s", baseline=None)
+                ax.stairs(tl["failed"], edges, color="#d62728", lw=1.6, label="failed/s", baseline=None)
+            else:
+                ax.text(0.5, 0.5, "no client timeline", transform=ax.transAxes, ha="center", color="#7f7f7f")
+            ax.set_ylim(bottom=0)
+        elif view:
+            data = getattr(view, attr)
+            for k, pod in enumerate(pods):
+                if pod not in data:
+                    continue
+                ts, vs = data[pod]
+                if attr == "role":  # offset so two pods' steps never hide each other
+                    ax.step(ts, [v + 0.04 * k for v in vs], where="post", color=color[pod], lw=1.6, label=pod)
+                else:
+                    ax.plot(ts, vs, "-", color=color[pod], lw=1.3, label=pod)
+            if attr == "role":
+                ax.set_yticks([0, 1])
+                ax.set_yticklabels(["replica", "primary"])
+                ax.set_ylim(-0.3, 1.4)
+            else:
+                ax.set_ylim(bottom=0)
+        else:
+            ax.text(0.5, 0.5, "no series file", transform=ax.transAxes, ha="center", color="#7f7f7f")
+        _shade(ax, cell, first=i == 0)
+        for a in obs.alerts:
+            if isinstance(a.firing_from_s, int | float):
+                ax.axvline(a.firing_from_s, color=ALERT_COLOR, ls="-.", lw=1.1)
+                if i == 0:
+                    ax.text(a.firing_from_s, 0.98, f" {a.alert}" + (f" ({a.pod})" if a.pod else ""), fontsize=7,
+                            transform=ax.get_xaxis_transform(), rotation=90, ha="right", va="top", color=ALERT_COLOR)
+        ax.set_ylabel(ylabel, fontsize=8.5)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7.5, loc="lower left", ncol=4)
+    if pods:  # every pod once, whichever panels it has data in
+        from matplotlib.lines import Line2D
+
+        axes[1].legend(handles=[Line2D([], [], color=color[p], lw=1.6, label=p) for p in pods], fontsize=7.5,
+                       loc="upper right", ncol=len(pods))
+    axes[-1].set_xlabel("seconds since load start")
+    tta = obs.time_to_alert
+    sub = (f"first alert {tta.alert} {tta.s:.1f} s after injection" if tta and isinstance(tta.s, int | float)
+           else "no alert fired" if cell.fault else "no fault")
+    rep = f" (repeat {cell.repeat})" if cell.repeat else ""
+    fig.suptitle(f"{cell.scenario}{rep}: {cell.engine} / {cell.mode}, client vs Prometheus\n{sub}",
+                 fontsize=11, fontweight="bold")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=DPI)
+    plt.close(fig)
+    return out
