@@ -25,6 +25,7 @@ from harness.observe.metrics import EngineMetrics, of
 from harness.observe.promapi import Series, instant, raw_samples
 
 SERIES_FILE = "series.jsonl.gz"
+CROSS_CHECK_PREFIX = "op-count cross-check:"  # the report sums these up in one line of its own
 
 
 @dataclass(frozen=True)
@@ -115,8 +116,9 @@ def write_series(path: Path, series: list[Series]) -> None:
 
 
 def read_series(path: Path) -> list[Series]:
-    with gzip.open(path, "rt") as f:
-        return [Series(d["metric"], d["labels"], d["t"], d["v"]) for d in map(json.loads, f)]
+    from harness.observe.serverview import read_series as read_dicts
+
+    return [Series(d["metric"], d["labels"], d["t"], d["v"]) for d in read_dicts(path)]
 
 
 def cross_check(m: EngineMetrics, series: list[Series], roles: Mapping[str, list[tuple[float, bool]]],
@@ -183,7 +185,7 @@ def disagreements(check: xc.CrossCheck, agreement: list[xc.RoleAgreement], eps: 
                   tta: dict[str, Any] | None, span: CellSpan, roles: Mapping[str, list[tuple[float, bool]]],
                   interval: float) -> list[str]:
     """Where the server's view and the client's differ, in words for the report."""
-    out = [f"op-count cross-check: {r}" for r in check.reasons]
+    out = [f"{CROSS_CHECK_PREFIX} {r}" for r in check.reasons]
     for a in agreement:
         if a.agree:
             continue

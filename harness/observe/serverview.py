@@ -18,8 +18,7 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,6 @@ NAN = float("nan")
 GAP_FACTOR = 2.0  # no sample for over this many scrape intervals: the pod was not seen
 
 Series = tuple[list[float], list[float]]  # (t, v), t ascending
-_PRIMARY = re.compile(r"^\(?\s*([A-Za-z_:][A-Za-z0-9_:]*)\s*(\{[^}]*\})?\s*(?:==\s*bool\s*([-0-9.eE+]+))?\s*\)?$")
-_MATCHER = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"([^"]*)"')
 
 
 def read_series(path: Path | str) -> list[dict[str, Any]]:
@@ -59,13 +56,10 @@ class PrimaryMatch:
         return v == self.equals if self.equals is not None else v != 0
 
 
-def parse_primary(expr: str) -> PrimaryMatch:
-    """`(mysql_global_variables_read_only == bool 0)` / `(redis_instance_info{role="master"})`."""
-    m = _PRIMARY.match(expr.strip())
-    if not m:
-        raise ValueError(f"primary expression not understood: {expr!r}")
-    labels = dict(_MATCHER.findall(m.group(2) or ""))
-    return PrimaryMatch(m.group(1), labels, float(m.group(3)) if m.group(3) is not None else None)
+def primary_match(engine: str) -> PrimaryMatch:
+    """The engine's role-metric test (`EngineMetrics.primary_sample`, the same one the cross-check uses)."""
+    metric, labels, value = of(engine).primary_sample  # type: ignore[union-attr]
+    return PrimaryMatch(metric, dict(labels), value)
 
 
 @dataclass
@@ -152,7 +146,7 @@ def _grid(series: Iterable[Mapping[str, Any]]) -> dict[str, list[float]]:
     return {p: sorted(ts) for p, ts in at.items()}
 
 
-def _role(series: list[Mapping[str, Any]], primary: PrimaryMatch, up: dict[str, Series],
+def _role(series: Sequence[Mapping[str, Any]], primary: PrimaryMatch, up: dict[str, Series],
           interval: float) -> dict[str, Series]:
     grid = _grid(series)
     seen: dict[str, dict[float, float]] = {}
@@ -198,7 +192,7 @@ def _broken(per_pod: dict[str, Series], interval: float) -> dict[str, Series]:
     return {p: break_gaps(s, interval) for p, s in per_pod.items()}
 
 
-def server_view(series: list[Mapping[str, Any]], engine: str, interval: float | None = None) -> ServerView:
+def server_view(series: Sequence[Mapping[str, Any]], engine: str, interval: float | None = None) -> ServerView:
     """The per-pod series of one cell; empty when the engine has no exporter here."""
     names = of(engine)
     if names is None:
@@ -206,7 +200,7 @@ def server_view(series: list[Mapping[str, Any]], engine: str, interval: float | 
     interval = interval or SCRAPE_INTERVAL_S
     up = _gauge(series, names.up)
     commands = _commands(series, names.commands, GAP_FACTOR * interval)
-    return ServerView(role=_role(series, parse_primary(names.primary), up, interval),
+    return ServerView(role=_role(series, primary_match(engine), up, interval),
                       commands_s=_broken(commands, interval),
                       clients=_broken(_gauge(series, names.clients), interval),
                       lag=_broken(_gauge(series, names.lag), interval),

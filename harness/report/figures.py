@@ -323,8 +323,8 @@ def server_figure(run_dir: Path, cell: Cell, out: Path) -> Path | None:
         else:
             ax.text(0.5, 0.5, "no series file", transform=ax.transAxes, ha="center", color="#7f7f7f")
         _shade(ax, cell, first=i == 0)
-        for a in obs.alerts:
-            if isinstance(a.firing_from_s, int | float):
+        for a in obs.alerts:  # the critical ones (the info/warning ones are in the section's list)
+            if isinstance(a.firing_from_s, int | float) and a.severity == "critical":
                 ax.axvline(a.firing_from_s, color=ALERT_COLOR, ls="-.", lw=1.1)
                 if i == 0:
                     ax.text(a.firing_from_s, 0.98, f" {a.alert}" + (f" ({a.pod})" if a.pod else ""), fontsize=7,

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.observe.collect import CROSS_CHECK_PREFIX
 from harness.report.doc import Bullets, Document, Figure, Heading, Para, Table
 from harness.report.tables import MODES, engines_in, fmt
 from harness.results_model import Cell, Results, as_results
@@ -76,7 +77,7 @@ def time_to_alert_table(results: ResultsLike) -> tuple[tuple[str, ...], list[tup
 # -- cross-check -----------------------------------------------------------------------------------
 def cross_check_rows(c: Cell) -> list[tuple[str, ...]]:
     cc = c.observability.cross_check
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for k in cc.commands:
         diff = f"{k.diff_fraction * 100:.2f} %" if isinstance(k.diff_fraction, int | float) else "–"
         agree = "yes" if k.agree else "**no**" if k.agree is False else "–"
@@ -110,7 +111,7 @@ def cross_check_disagreement(c: Cell) -> str | None:
 
 # -- role changes ----------------------------------------------------------------------------------
 def role_rows(results: ResultsLike) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for c in observed_cells(results):
         for rc in c.observability.role_changes:
             ev = _num(rc.evidence_at_s) if rc.evidence_at_s is not None else "only Prometheus saw it"
@@ -121,18 +122,22 @@ def role_rows(results: ResultsLike) -> list[tuple[str, ...]]:
 
 
 def disagreements(results: ResultsLike) -> list[str]:
-    """Every disagreement between the client's and the server's view: the block's own, the failed
-    cross-checks, the role changes that do not agree."""
+    """Every disagreement between the client's and the server's view: a failed cross-check summed up
+    in one line, then the block's own (where the harness words the role-change mismatches; derived from
+    `role_changes` for a block that lists none)."""
     out: list[str] = []
     for c in observed_cells(results):
         obs = c.observability
         if (d := cross_check_disagreement(c)) is not None:
             out.append(d)
+        own = [x for x in obs.disagreements if not x.startswith(CROSS_CHECK_PREFIX)]
+        out += [f"{_who(c)}: {x}" for x in own]
+        if obs.disagreements:
+            continue
         for rc in obs.role_changes:
             if rc.agree is False:
                 out.append(f"{_who(c)}: primary change to {rc.new_primary}: the servers' evidence at "
                            f"{_num(rc.evidence_at_s)} s, Prometheus at {_num(rc.prometheus_at_s)} s")
-        out += [f"{_who(c)}: {d}" for d in obs.disagreements]
     return list(dict.fromkeys(out))
 
 

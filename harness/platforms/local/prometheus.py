@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import threading
 import time
 import urllib.request
@@ -43,7 +44,7 @@ class LocalPrometheus:
         self.url: str | None = None
         self.missing: str | None = None
         self.version: str | None = None
-        self._proc = None
+        self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
     @property
