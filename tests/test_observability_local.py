@@ -171,3 +171,36 @@ def test_fault_cells_of_a_real_run_carry_alerts_and_the_server_view(real_run_dir
         assert o["cross_check"]["window"]["to_s"] < c["fault"]["injected_at_s"]
         series = collect.read_series(real_run_dir / o["series_file"])
         assert {"redis_up", "redis_commands_total", "redis_instance_info", "ALERTS"} <= {s.metric for s in series}
+
+
+def test_without_prometheus_or_with_a_broken_exporter_the_deployment_runs_unobserved(
+        registry, tmp_path, fast_spec, monkeypatch):
+    from harness.contracts import Deployment
+    from harness.platforms.local import LocalPlatform, exporters
+    from harness.platforms.local import prometheus as prom_mod
+
+    monkeypatch.setattr(prom_mod, "find_binary", lambda name: None)
+    platform = LocalPlatform(registry, tmp_path / "run", tmp_path / "work", observe=True)
+    dep: Deployment = platform.deploy("redis", "statefulset", fast_spec)
+    try:
+        obs = platform.observation(dep)
+        assert obs.url is None and obs.missing == "prometheus not installed (sudo apt-get install -y prometheus)"
+        assert collect.unobserved(obs)["missing"] == obs.missing
+        assert not dep.handle.sidecars and platform.pods(dep)[0].alive
+    finally:
+        platform.teardown(dep)
+        platform.close()
+
+    monkeypatch.undo()
+    broken = {"redis": lambda h, p, b: (lambda s: [b, "-no-such-flag"])}
+    monkeypatch.setattr(exporters, "ARGV", broken)
+    platform = LocalPlatform(registry, tmp_path / "run2", tmp_path / "work2", observe=True)
+    dep = platform.deploy("redis", "statefulset", fast_spec)
+    try:
+        obs = platform.observation(dep)
+        assert obs.url and obs.missing and obs.missing.startswith("no exporter started: missing: redis-0-exporter did not start"), obs
+        assert obs.exporters["redis-0"].startswith("missing: "), obs.exporters
+        assert platform.pods(dep)[0].alive  # the cell still runs
+    finally:
+        platform.teardown(dep)
+        platform.close()
