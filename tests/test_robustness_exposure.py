@@ -178,7 +178,9 @@ def observe_cell(run: HarnessRun, cell_dir: Path, work: Path, obs: dict) -> None
         obs["sockets"].append((cell_dir.name, p["name"], p["pid"], socks))
         for _addr, port in socks:
             attempts = []
-            if p["name"].startswith("mysql-"):
+            if p["name"].endswith("-exporter"):
+                pass  # an exporter's HTTP /metrics (loopback only, checked below)
+            elif p["name"].startswith("mysql-"):
                 attempts = [("root, no password", lambda port=port: refused_mysql(host="127.0.0.1", port=port,
                                                                                    user="root")),
                             ("anonymous", lambda port=port: refused_mysql(host="127.0.0.1", port=port, user=""))]
@@ -212,6 +214,8 @@ def test_every_listening_socket_is_loopback_and_every_server_listens(observed):
             assert addr == "127.0.0.1", f"{cell}: {name} (pid {pid}) listens on {addr}:{port}"
     for cell, name, pid, socks in servers:
         assert socks, f"{cell}: server {name} (pid {pid}) has no listening TCP socket"
+    names = {s[1] for s in servers}
+    assert "prometheus" in names and any(n.endswith("-0-exporter") for n in names), sorted(names)
     load = [s for s in observed["sockets"] if s[1].startswith("load-")]
     assert load, "load workers were checked too"
     print(f"{len(observed['sockets'])} process observations; listening: "
@@ -237,6 +241,10 @@ def test_fresh_passwords_appear_nowhere(observed):
     for f in run_dir.rglob("*"):
         if f.is_file() and not f.is_symlink():
             data = f.read_bytes()
+            if f.suffix == ".gz":  # the server view's series files
+                import gzip
+
+                data = gzip.decompress(data)
             scanned += 1
             hit = [pw for pw in everything if pw.encode() in data]
             assert not hit, f"a password in {f.relative_to(run_dir)}"
