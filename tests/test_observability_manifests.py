@@ -266,5 +266,8 @@ def test_k8s_runs_the_port_forward_under_the_registry_and_stops_it(tmp_path, mon
     (argv,) = spawned
     assert argv[-6:] == ["--address", "127.0.0.1", "-n", NS, "service/prometheus", f"{PROMETHEUS_NODE_PORT}:9090"]
     assert k8s.observation(_dep("mysql", "statefulset", "k8s")).missing is None
-    k8s.stop_port_forward()
+    k8s.close()
     assert stopped == [7]
+    deletes = [c for c in k8s.runner.commands() if " delete " in c]
+    assert any(f"delete namespace {NS}" in c for c in deletes) and any("clusterrole/openim-poc-prometheus" in c
+                                                                        for c in deletes)

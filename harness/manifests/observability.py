@@ -93,9 +93,13 @@ def _meta(name: str, namespace: str | None = None) -> dict[str, Any]:
     return m
 
 
+def cluster_role_name() -> str:
+    return f"openim-poc-{NAME}"
+
+
 def rbac(namespace: str) -> list[dict[str, Any]]:
     """Pod discovery across the harness's namespaces (a ClusterRole: they are several)."""
-    role = f"openim-poc-{NAME}"
+    role = cluster_role_name()
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(NAME, namespace)},
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": _meta(role),

@@ -47,6 +47,7 @@ class KubernetesObservation:
     _registry: Any
     _prometheus_missing: str | None
     _port_forward: Any
+    _observability_applied: bool
 
     def kubectl(self, *args: str, **kw: Any) -> CommandResult:
         raise NotImplementedError
@@ -78,6 +79,7 @@ class KubernetesObservation:
         self.runner.note(f"observability: Prometheus {observability.IMAGE} in {ns}, scraping the exporters of "
                          f"{', '.join(harness_namespaces(self._namespace_prefix))} every {SCRAPE_INTERVAL_S:g} s")
         # kind (the cluster is the run's own): on the control plane, which zone faults leave alone
+        self._observability_applied = True
         self._apply(observability.manifests(ns, harness_namespaces(self._namespace_prefix),
                                             control_plane=self.creates_cluster), ns)
         try:
@@ -119,10 +121,19 @@ class KubernetesObservation:
         except OSError:
             return False
 
-    def stop_port_forward(self) -> None:
+    def remove_observability(self) -> None:
+        """k8s: the port-forward stopped, the Prometheus and its cluster-scoped RBAC deleted, so the run
+        leaves nothing on a cluster it does not own (kind deletes the whole cluster instead)."""
         proc, self._port_forward = getattr(self, "_port_forward", None), None
         if proc is not None and self._registry is not None:
             self._registry.stop(proc.pid)
+        if self.creates_cluster or not getattr(self, "_observability_applied", False):
+            return
+        role = observability.cluster_role_name()
+        self.kubectl("delete", f"clusterrolebinding/{role}", f"clusterrole/{role}", "--ignore-not-found", check=False)
+        self.kubectl("delete", "namespace", observability_namespace(self._namespace_prefix), "--ignore-not-found",
+                     "--wait=false", check=False)
+        self._observability_applied = False
 
     def observation(self, dep: Deployment) -> ObservationSource:
         """The Prometheus and the labels of this deployment's series; `missing` says why there are none."""

@@ -123,6 +123,7 @@ class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2, KubernetesFootprint,
         self._registry = registry
         self._prometheus_missing: str | None = "the in-cluster Prometheus is not installed yet"
         self._port_forward: Any = None
+        self._observability_applied = False
         self.runner: Runner = runner if runner is not None else RealRunner()
         self.run_dir = Path(run_dir)
         self.settings = settings or ClusterSettings()
@@ -181,9 +182,9 @@ class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2, KubernetesFootprint,
     def close(self) -> None:
         """On an existing cluster teardown already removed each namespace; left is the backup repository
         (its MinIO namespace and the cluster-scoped BackupRepo), when a backup made one, and the
-        Prometheus's port-forward. The Prometheus stays: a later run on the cluster applies it again."""
-        self.stop_port_forward()
+        Prometheus with its port-forward."""
         self._delete_backup_repo()
+        self.remove_observability()
 
     def ensure_tools(self, names: Sequence[str]) -> None:
         pins = ", ".join(f"{n} {PINS[n].version}" for n in names)
