@@ -427,7 +427,8 @@ def test_fake_cluster_k8s_uses_an_installed_kubeblocks_1_0_2_as_it_is(tmp_path):
     assert "kubeblocks_crds.yaml" not in cmds and "helm" not in cmds.replace(str(tmp_path), "")
     assert k8s.kubeblocks_found == "1.0.2"
     waits = [w for w, _ in runner.waits()]
-    assert waits == [f"clusterdefinition/{e} status.phase=Available" for e in ("mysql", "redis", "mongodb")]
+    assert waits == [f"clusterdefinition/{e} status.phase=Available" for e in ("mysql", "redis", "mongodb")] + [
+        "deployment/prometheus -n openim-poc-observability ready (its /-/ready probe passes)"]
     assert any("KubeBlocks 1.0.2 is installed: used as it is" in s.text for s in runner.steps)
 
 
@@ -450,7 +451,7 @@ def test_fake_cluster_k8s_refuses_another_kubeblocks_version_unless_asked(tmp_pa
     asked.setup()
     cmds = runner.commands()
     assert any("kubeblocks_crds.yaml" in c for c in cmds) and any("upgrade --install kubeblocks" in c for c in cmds)
-    assert [w for w, _ in runner.waits()][-1] == "clusterdefinition/mongodb status.phase=Available"
+    assert [w for w, _ in runner.waits() if "prometheus" not in w][-1] == "clusterdefinition/mongodb status.phase=Available"
 
 
 def test_kubeblocks_decision_and_version_parsing():
@@ -934,8 +935,9 @@ def test_fake_cluster_kubeblocks_backup_makes_the_repo_once_and_records_what_kub
         k8s.backup(dep, secondary)
     before = len(runner.commands())
     k8s.close()
-    assert _after(runner, before) == ["delete backuprepos.dataprotection.kubeblocks.io/openim-poc-minio --ignore-not-found",
-                                      "delete namespace openim-poc-backup --ignore-not-found --wait=true"]
+    assert [c for c in _after(runner, before) if "prometheus" not in c and "observability" not in c] == [
+        "delete backuprepos.dataprotection.kubeblocks.io/openim-poc-minio --ignore-not-found",
+        "delete namespace openim-poc-backup --ignore-not-found --wait=true"]
 
 
 def test_fake_cluster_kubeblocks_restore_is_a_new_cluster_on_the_other_node_port(tmp_path):

@@ -13,7 +13,7 @@ from k8s_fakes import REPO, cluster_crd_schema, unknown_fields, validate_core
 
 from harness.contracts import ENGINES, ZONES, DeploySpec
 from harness.manifests import kubeblocks, review_manifests, statefulset, write_all
-from harness.manifests.common import NODE_PORTS, password_secret
+from harness.manifests.common import NODE_PORTS, PROMETHEUS_NODE_PORT, password_secret
 from harness.manifests.kind_config import kind_config
 from harness.platforms.tools import KIND_NODE_IMAGE
 
@@ -77,8 +77,9 @@ def test_every_core_manifest_validates_against_kubernetes_schema():
                 continue
             validate_core(doc)
             count += 1
-    # per engine: 2 namespaces, kubeblocks NodePort, statefulset Secret + 2 Services + StatefulSet
-    assert count == 3 * 7
+    # per engine: 2 namespaces, kubeblocks NodePort, statefulset Secret + 2 Services + StatefulSet;
+    # the Prometheus: Namespace, ServiceAccount, ClusterRole(Binding), 2 ConfigMaps, Deployment, Service
+    assert count == 3 * 7 + 8
 
 
 def test_core_validation_can_fail():
@@ -103,7 +104,8 @@ def test_statefulset_baseline_flaws_are_fixed(engine):
     assert "volumes" not in pod, "no shared PVC"
     headless = [s for s in by_kind["Service"] if s["spec"].get("clusterIP") == "None"]
     assert [s["metadata"]["name"] for s in headless] == [sts["serviceName"]]
-    assert headless[0]["spec"]["selector"] == sts["selector"]["matchLabels"] == sts["template"]["metadata"]["labels"]
+    assert headless[0]["spec"]["selector"] == sts["selector"]["matchLabels"]
+    assert sts["selector"]["matchLabels"].items() <= sts["template"]["metadata"]["labels"].items()
     secret = by_kind["Secret"][0]
     refs = [e["valueFrom"]["secretKeyRef"] for e in pod["containers"][0]["env"] if "secretKeyRef" in e.get("valueFrom", {})]
     assert refs and all(r["name"] == secret["metadata"]["name"] and r["key"] in secret["stringData"] for r in refs)
@@ -118,7 +120,7 @@ def test_kind_config_has_zones_and_loopback_port_mappings():
     assert "labels" not in cfg["nodes"][0], "the control plane has no zone: it is never faulted"
     assert [n["labels"]["topology.kubernetes.io/zone"] for n in cfg["nodes"][1:]] == list(ZONES)
     maps = cfg["nodes"][0]["extraPortMappings"]
-    assert {m["containerPort"] for m in maps} == set(NODE_PORTS.values())
+    assert {m["containerPort"] for m in maps} == set(NODE_PORTS.values()) | {PROMETHEUS_NODE_PORT}
     assert {m["listenAddress"] for m in maps} == {"127.0.0.1"}
     assert all("extraPortMappings" not in n for n in cfg["nodes"][1:])
     assert all(n["image"] == KIND_NODE_IMAGE and "@sha256:" in n["image"] for n in cfg["nodes"])
@@ -146,7 +148,8 @@ def test_write_all_kind_writes_every_manifest_and_the_config(tmp_path):
     paths = write_all("kind", tmp_path, KIND_NODE_IMAGE)
     rel = sorted(str(p.relative_to(tmp_path)) for p in paths)
     assert rel == sorted(
-        ["kind-config.yaml"] + [f"{m}/{e}.yaml" for m in ("kubeblocks", "statefulset") for e in ENGINES]
+        ["kind-config.yaml", "observability/prometheus.yaml"]
+        + [f"{m}/{e}.yaml" for m in ("kubeblocks", "statefulset") for e in ENGINES]
     )
     for p in paths:
         docs = list(yaml.safe_load_all(p.read_text()))
@@ -162,7 +165,7 @@ def test_cli_manifests_command(tmp_path):
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert len(proc.stdout.split()) == 7
+    assert len(proc.stdout.split()) == 8  # the kind config, 6 deployments, the Prometheus
     assert (tmp_path / "m" / "kind-config.yaml").is_file()
 
 

@@ -9,20 +9,29 @@ from harness.errors import HarnessError
 
 
 def dump_yaml(docs: list[dict[str, Any]]) -> str:
+    """Multi-line strings (a ConfigMap's files) as literal blocks, so the dry run shows them readably."""
     import yaml
 
-    return yaml.safe_dump_all(docs, sort_keys=False, default_flow_style=False)
+    class _Dumper(yaml.SafeDumper):
+        pass
+
+    def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+    _Dumper.add_representer(str, _str)
+    return yaml.dump_all(docs, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
-def review_manifests(spec: Any = None) -> dict[str, list[dict[str, Any]]]:
-    """file name -> documents, for every deployment the kind/k8s platforms apply.
+def review_manifests(spec: Any = None, kind: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """file name -> documents, for every deployment the kind/k8s platforms apply, and their Prometheus
+    (`kind`: pinned to the control-plane node, as the kind platform applies it).
 
     serviceVersions are the review defaults (a run picks them from the installed addon) and
     Secrets carry a placeholder (a run generates a fresh password).
     """
     from harness.contracts import ENGINES, DeploySpec
-    from harness.manifests import kubeblocks, statefulset
-    from harness.manifests.common import namespace_for
+    from harness.manifests import kubeblocks, observability, statefulset
+    from harness.manifests.common import harness_namespaces, namespace_for, observability_namespace
 
     spec = spec or DeploySpec()
     out: dict[str, list[dict[str, Any]]] = {}
@@ -35,6 +44,8 @@ def review_manifests(spec: Any = None) -> dict[str, list[dict[str, Any]]]:
         out[f"statefulset/{engine}.yaml"] = [_namespace(ns)] + statefulset.manifests(
             engine, ns, spec, statefulset.PLACEHOLDER_PASSWORD
         )
+    out["observability/prometheus.yaml"] = observability.manifests(observability_namespace(), harness_namespaces(),
+                                                                       control_plane=kind)
     return out
 
 
@@ -54,7 +65,7 @@ def write_all(platform: str, out: Path, node_image: str) -> list[Path]:
     out = Path(out)
     written: list[Path] = []
     try:
-        files = review_manifests()
+        files = review_manifests(kind=platform == "kind")
         if platform == "kind":
             files = {"kind-config.yaml": [kind_config(node_image)], **files}
         for rel, docs in files.items():

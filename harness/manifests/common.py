@@ -15,6 +15,12 @@ INSTANCE_LABEL = "app.kubernetes.io/instance"
 COMPONENT_LABEL = "apps.kubeblocks.io/component-name"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 HARNESS_LABEL = "openim-kb-poc/part-of"
+# On the data pods, for the in-cluster Prometheus's relabeling (observability.py): which deployment,
+# engine and mode a series is from. KubeBlocks' instance label is the Cluster name and the baseline
+# pods have none, so the harness labels its pods itself.
+DEPLOYMENT_LABEL = "openim-kb-poc/deployment"
+ENGINE_LABEL = "openim-kb-poc/engine"
+MODE_LABEL = "openim-kb-poc/mode"
 
 NAMESPACE_PREFIX = "openim-poc"
 
@@ -30,11 +36,35 @@ NODE_PORTS: dict[tuple[str, str], int] = {
     ("redis", "statefulset"): 30380,
     ("mongodb", "statefulset"): 30018,
 }
+# The in-cluster Prometheus's NodePort (kind maps it to 127.0.0.1 of the host like the others).
+PROMETHEUS_NODE_PORT = 30090
+
+
+def deployment_id(engine: str, mode: str) -> str:
+    """The kind/k8s `Deployment.id`, and the `deployment` label on its series."""
+    return f"{engine}-{mode}"
+
+
+def observe_labels(engine: str, mode: str) -> dict[str, str]:
+    """The labels the Prometheus relabeling turns into `deployment`, `engine` and `mode`."""
+    return {DEPLOYMENT_LABEL: deployment_id(engine, mode), ENGINE_LABEL: engine, MODE_LABEL: mode}
 
 
 def namespace_for(engine: str, mode: str, prefix: str = NAMESPACE_PREFIX) -> str:
     """One namespace per deployment, so teardown is a namespace delete and nothing else leaks."""
     return f"{prefix}-{engine}-{mode}"
+
+
+def observability_namespace(prefix: str = NAMESPACE_PREFIX) -> str:
+    """Where the in-cluster Prometheus runs: apart from the deployments, whose teardown deletes theirs."""
+    return f"{prefix}-observability"
+
+
+def harness_namespaces(prefix: str = NAMESPACE_PREFIX) -> list[str]:
+    """Every deployment namespace, which the Prometheus discovers pods in."""
+    from harness.contracts import ENGINES, MODES
+
+    return [namespace_for(e, m, prefix) for e in ENGINES for m in MODES]
 
 
 def cluster_name(engine: str) -> str:

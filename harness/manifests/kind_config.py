@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from harness.contracts import ZONES
-from harness.manifests.common import NODE_PORTS, ZONE_LABEL
+from harness.manifests.common import NODE_PORTS, PROMETHEUS_NODE_PORT, ZONE_LABEL
 
 
 def kind_config(node_image: str, host_ports: dict[int, int] | None = None) -> dict[str, Any]:
-    """`host_ports`: nodePort -> host port (default: the same number)."""
-    ports = host_ports or {p: p for p in sorted(NODE_PORTS.values())}
+    """`host_ports`: nodePort -> host port (default: the same number). The engines' NodePorts and the
+    in-cluster Prometheus's (observability.py)."""
+    ports = host_ports or {p: p for p in sorted([*NODE_PORTS.values(), PROMETHEUS_NODE_PORT])}
     mappings = [
         {"containerPort": node_port, "hostPort": host_port, "listenAddress": "127.0.0.1", "protocol": "TCP"}
         for node_port, host_port in sorted(ports.items())

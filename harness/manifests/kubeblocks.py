@@ -1,7 +1,7 @@
 """`apps.kubeblocks.io/v1` Clusters (pure: settings in, dicts out).
 
 mysql `semisync` (2 replicas), redis `replication` (2 + 3 Sentinels), mongodb `replicaset` (3),
-each component spread across zones. The `serviceVersion` is passed in: the platform picks it
+each component spread across zones, with the addon's exporter on (`disableExporter: false`). The `serviceVersion` is passed in: the platform picks it
 from the addon's ComponentVersion (`choose_service_version`), so a newer addon that dropped a
 version does not break the run. Plus one harness-owned NodePort Service per Cluster that selects
 `kubeblocks.io/role=primary`, so a host client keeps reaching the primary after a failover.
@@ -24,6 +24,7 @@ from harness.manifests.common import (
     client_service,
     cluster_name,
     nodeport_service,
+    observe_labels,
 )
 
 TOPOLOGY = {"mysql": "semisync", "redis": "replication", "mongodb": "replicaset"}
@@ -84,7 +85,9 @@ def _component(
         "name": name,
         "serviceVersion": service_version,
         "replicas": replicas,
-        "disableExporter": True,
+        # false: the addon's exporter container runs and the headless Service gets the
+        # monitor.kubeblocks.io scrape annotations (nil would keep the container, without them)
+        "disableExporter": False,
         "resources": _resources(spec),
         "volumeClaimTemplates": _volume(spec),
         "schedulingPolicy": zone_spread(cluster, name),
@@ -97,6 +100,8 @@ def cluster(engine: str, namespace: str, spec: DeploySpec, service_version: str)
         raise ValueError(f"unknown engine {engine!r}")
     name, eng = cluster_name(engine), engines.get(engine)
     components = [_component(name, engine, REPLICAS[engine], spec, service_version)]
+    # the data pods only: the Prometheus keeps pods carrying them (the Sentinels are not the deployment's data)
+    components[0]["labels"] = observe_labels(engine, "kubeblocks")
     if env := eng.kubeblocks_env(spec):
         components[0]["env"] = env
     if eng.sentinel_component:

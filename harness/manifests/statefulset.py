@@ -4,7 +4,7 @@ Fixed (reference/kubeblocks.md section 6): `volumeClaimTemplates` instead of one
 a headless Service whose name matches `serviceName`, a Secret whose name and key match what the
 pod references, `replicas: 1` (two unreplicated servers behind one Service is not a baseline).
 Pinned to zone-a like the local platform's statefulset pod. Plus a NodePort Service for host
-clients. Pure: the password is passed in; `harness manifests` passes a placeholder.
+clients, and an upstream exporter sidecar (exporters.py). Pure: the password is passed in; `harness manifests` passes a placeholder.
 
 Added: an exec readiness probe per engine that only passes once the real server takes
 connections. The official mysql and mongo images first run a temporary server for their init
@@ -25,8 +25,10 @@ from harness.manifests.common import (
     ZONE_LABEL,
     client_service,
     nodeport_service,
+    observe_labels,
     password_secret,
 )
+from harness.manifests.exporters import sidecar
 
 # OpenIM's images (.env of open-im-server v3.8.x); MySQL from OpenIM <= 3.4's chart line.
 IMAGES = {"mysql": "mysql:8.0.44", "redis": "redis:7.0.0", "mongodb": "mongo:7.0"}
@@ -123,11 +125,14 @@ def statefulset(engine: str, namespace: str, spec: DeploySpec) -> dict[str, Any]
             "replicas": 1,
             "selector": {"matchLabels": _labels(engine)},
             "template": {
-                "metadata": {"labels": _labels(engine)},
+                # the selector's labels plus the ones the Prometheus relabels (deployment, engine, mode)
+                "metadata": {"labels": {**_labels(engine), **observe_labels(engine, "statefulset")},
+                             # `kubectl exec/logs` without -c reach the server, not the exporter sidecar
+                             "annotations": {"kubectl.kubernetes.io/default-container": engine}},
                 "spec": {
                     "nodeSelector": {ZONE_LABEL: BASELINE_ZONE},
                     "terminationGracePeriodSeconds": 30,
-                    "containers": [_container(engine, spec)],
+                    "containers": [_container(engine, spec), sidecar(engine)],
                 },
             },
             "volumeClaimTemplates": [

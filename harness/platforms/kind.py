@@ -101,8 +101,7 @@ class KindPlatform(KubernetesPlatform):
             node_address="127.0.0.1",  # extraPortMappings listen on the host's loopback only
             tools_dir=self.kind_settings.tools_dir,
         )
-        super().__init__(runner, run_dir, cluster)
-        self._registry = registry
+        super().__init__(runner, run_dir, cluster, registry=registry)
         self._created = False
 
     def preflight(self) -> list[Check]:
@@ -118,6 +117,7 @@ class KindPlatform(KubernetesPlatform):
         self.ensure_tools(("kind", "kubectl", "helm"))
         self.create_cluster()
         self.install_kubeblocks()
+        self.install_observability()
         self._ready = True
 
     def install_kubeblocks(self) -> None:

@@ -41,6 +41,7 @@ from harness.manifests.common import (
     ZONE_LABEL,
     cluster_name,
     data_component,
+    deployment_id,
     namespace_for,
     password_secret,
 )
@@ -63,6 +64,7 @@ from harness.platforms.k8s_handle import (
     K8sHandle as K8sHandle,  # re-exported: the handle's home is k8s_handle
 )
 from harness.platforms.k8s_install import KubeBlocksInstall
+from harness.platforms.k8s_observe import KubernetesObservation
 from harness.platforms.k8s_parse import (
     expected_pods,
     node_zones,
@@ -101,7 +103,7 @@ SLOW_PULL_S = 30.0  # image pulls at least this long are named after a deploy
 # -- the platform ------------------------------------------------------------------------------
 
 
-class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2, KubernetesFootprint):
+class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2, KubernetesFootprint, KubernetesObservation):
     """Deploys on an existing cluster; `kind` subclasses it and adds cluster creation + docker faults."""
 
     name = "k8s"
@@ -116,8 +118,12 @@ class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2, KubernetesFootprint)
         registry: Any = None,
         work_dir: Path | None = None,
     ):
-        # registry/work_dir: accepted for the run loop's factory; this platform starts no local
-        # processes (kind/kubectl/helm run to completion through the runner).
+        # registry: the one local process the platform may start, the k8s Prometheus port-forward
+        # (kind/kubectl/helm otherwise run to completion through the runner). work_dir: unused.
+        self._registry = registry
+        self._prometheus_missing: str | None = "the in-cluster Prometheus is not installed yet"
+        self._port_forward: Any = None
+        self._observability_applied = False
         self.runner: Runner = runner if runner is not None else RealRunner()
         self.run_dir = Path(run_dir)
         self.settings = settings or ClusterSettings()
@@ -170,12 +176,15 @@ class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2, KubernetesFootprint)
             return
         self.ensure_tools(("kubectl", "helm"))
         self.install_kubeblocks()
+        self.install_observability()
         self._ready = True
 
     def close(self) -> None:
         """On an existing cluster teardown already removed each namespace; left is the backup repository
-        (its MinIO namespace and the cluster-scoped BackupRepo), when a backup made one."""
+        (its MinIO namespace and the cluster-scoped BackupRepo), when a backup made one, and the
+        Prometheus with its port-forward."""
         self._delete_backup_repo()
+        self.remove_observability()
 
     def ensure_tools(self, names: Sequence[str]) -> None:
         pins = ", ".join(f"{n} {PINS[n].version}" for n in names)
@@ -196,7 +205,7 @@ class KubernetesPlatform(KubeBlocksInstall, KubernetesDay2, KubernetesFootprint)
         self._apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {HARNESS_LABEL: "openim-kb-poc"}}}], ns)
         handle = K8sHandle(ns, engine, mode, None, spec=spec)
         dep = Deployment(
-            id=f"{engine}-{mode}",
+            id=deployment_id(engine, mode),
             engine=engine,
             mode=mode,
             platform=self.name,
