@@ -64,11 +64,11 @@ def fast_spec() -> DeploySpec:
     )
 
 
-@pytest.fixture
-def local_platform(registry, tmp_path: Path):
+def torn_down_platform(registry, tmp_path: Path, observe: bool):
+    """A LocalPlatform whose deployments are all torn down, and which is closed, after the test."""
     from harness.platforms.local import LocalPlatform
 
-    platform = LocalPlatform(registry, tmp_path / "run", tmp_path / "work", observe=False)  # tests/test_observability_local.py observes
+    platform = LocalPlatform(registry, tmp_path / "run", tmp_path / "work", observe=observe)
     deployments = []
     orig = platform.deploy
 
@@ -81,6 +81,19 @@ def local_platform(registry, tmp_path: Path):
     yield platform
     for dep in deployments:
         platform.teardown(dep)
+    platform.close()
+
+
+@pytest.fixture
+def local_platform(registry, tmp_path: Path):
+    """Without exporters and Prometheus (tests/test_observability_local.py has `observed_platform`)."""
+    yield from torn_down_platform(registry, tmp_path, observe=False)
+
+
+@pytest.fixture
+def observed_platform(registry, tmp_path: Path):
+    """With an exporter beside every data pod and the run's Prometheus."""
+    yield from torn_down_platform(registry, tmp_path, observe=True)
 
 
 @pytest.fixture
@@ -147,7 +160,7 @@ def real_run(tmp_path_factory) -> RealRun:
 
 # Fixtures that start real servers (or a real run); item.fixturenames is the transitive closure, so
 # a test's own fixture built on one of these (redis_ep, real, executed, ...) counts too.
-SERVER_FIXTURES = frozenset({"registry", "local_platform", "real_run", "real_run_dir"})
+SERVER_FIXTURES = frozenset({"registry", "local_platform", "observed_platform", "real_run", "real_run_dir"})
 
 # What a test that is not marked `server` may not spawn (`--version` probes are fine).
 SERVER_BINARIES = frozenset({"mariadbd", "mysqld", "mariadb-install-db", "mysql_install_db",

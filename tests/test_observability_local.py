@@ -29,26 +29,6 @@ pytestmark = pytest.mark.skipif(any(find_binary(b) is None for b in NEEDED),
 DEADLINE_S = 30.0
 
 
-@pytest.fixture
-def observed_platform(registry, tmp_path: Path):
-    from harness.platforms.local import LocalPlatform
-
-    platform = LocalPlatform(registry, tmp_path / "run", tmp_path / "work", observe=True)
-    deps = []
-    orig = platform.deploy
-
-    def deploy(engine, mode, spec):
-        dep = orig(engine, mode, spec)
-        deps.append(dep)
-        return dep
-
-    platform.deploy = deploy  # type: ignore[method-assign]
-    yield platform
-    for dep in deps:
-        platform.teardown(dep)
-    platform.close()
-
-
 def wait_for(fn, what: str, deadline_s: float = DEADLINE_S):
     deadline = time.monotonic() + deadline_s
     while True:

@@ -34,6 +34,15 @@ def check_loopback(url: str) -> str:
     return url.rstrip("/")
 
 
+def answers(url: str, timeout_s: float = 1.0) -> bool:
+    """A loopback HTTP endpoint answers 200 (an exporter's /metrics, Prometheus' /-/ready)."""
+    try:
+        with urllib.request.urlopen(check_loopback(url), timeout=timeout_s) as r:  # noqa: S310 - loopback only
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
 def _get(url: str, path: str, params: dict[str, str]) -> Any:
     full = f"{check_loopback(url)}{path}?{urllib.parse.urlencode(params)}"
     try:

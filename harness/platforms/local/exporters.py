@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import urllib.request
 from collections.abc import Callable
 
 from harness.observe.metrics import METRICS
+from harness.observe.promapi import answers as http_answers
 from harness.platforms.local.pods import Pod, free_port, server_errors
 from harness.platforms.local.preflight import find_binary
 from harness.platforms.local.state import LocalHandle, write_secret_file
@@ -59,11 +59,7 @@ def exporter_version(binary: str) -> str:
 
 
 def answers(port: int) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1.0) as r:  # noqa: S310 - loopback
-            return r.status == 200
-    except OSError:
-        return False
+    return http_answers(f"http://127.0.0.1:{port}/metrics")
 
 
 def start_sidecars(handle: LocalHandle) -> dict[str, str]:

@@ -13,10 +13,10 @@ import os
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from harness.observe.metrics import SCRAPE_INTERVAL_S
+from harness.observe.promapi import answers
 from harness.observe.rules import rules_text
 from harness.platforms.local.pods import free_port, server_errors
 from harness.platforms.local.preflight import find_binary
@@ -105,8 +105,4 @@ class LocalPrometheus:
 
 
 def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/-/ready", timeout=1.0) as r:  # noqa: S310 - loopback
-            return r.status == 200
-    except OSError:
-        return False
+    return answers(f"{url}/-/ready")
