@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from harness.contracts import PodInfo
 from harness.errors import HarnessError
+from harness.platforms.local.exporters import of_zone
 from harness.platforms.local.pods import Pod
 from harness.platforms.local.state import LocalHandle
 
@@ -54,7 +55,7 @@ def resume(handle: LocalHandle, pods: Iterable[PodInfo]) -> None:
 def zone_down(handle: LocalHandle, zone: str, pods: Iterable[PodInfo]) -> None:
     down = _pods(handle, pods)
     handle.down_zones.add(zone)
-    for p in down + [s for s in list(handle.sidecars.values()) if s.zone == zone]:  # the node takes its sidecars along
+    for p in down + of_zone(handle, zone):  # the node takes its exporter sidecars along
         p.kill(handle.registry)
     handle.events.write(f"fault: zone-outage {zone}: SIGKILL {_names(down)}")
 
@@ -63,5 +64,5 @@ def zone_up(handle: LocalHandle, zone: str, pods: Iterable[PodInfo]) -> None:
     handle.down_zones.discard(zone)
     handle.events.write(f"fault: zone {zone} back")
     if handle.supervisor is not None:
-        back = _pods(handle, pods) + [s for s in list(handle.sidecars.values()) if s.zone == zone]
+        back = _pods(handle, pods) + of_zone(handle, zone)
         handle.supervisor.restart_without_delay([p.name for p in back])
