@@ -147,6 +147,7 @@ def test_fault_cells_of_a_real_run_carry_alerts_and_the_server_view(real_run_dir
         o = c["observability"]
         assert o["observed"] and o["alerts"], o
         assert o["time_to_alert"] is not None and o["time_to_alert"]["s"] >= 0, o["time_to_alert"]
+        assert o["cross_check"]["valid"], o["cross_check"]
         assert o["cross_check"]["window"]["why"] == "before the fault"
         assert o["cross_check"]["window"]["to_s"] < c["fault"]["injected_at_s"]
         series = collect.read_series(real_run_dir / o["series_file"])

@@ -90,14 +90,19 @@ def test_compare_refuses_a_reset_and_counts_a_counter_born_later_from_zero():
 
 
 def test_primary_transitions_ignore_a_restart_in_place_and_agreement_names_both_sides():
-    roles = {"a": [(0.0, True), (1.0, True), (5.0, True)], "b": [(0.0, False), (3.0, True), (4.0, True)]}
-    # a restarted in place (absent 2..4) is no change; b at 3.0 is one, a again at 5.0 another
-    assert xc.primary_transitions(roles) == [(3.0, "b"), (5.0, "a")]
-    assert xc.primary_at(roles, 3.5) is None  # a's latest sample (1.0) still says primary: two primaries
+    roles = {"a": [(0.0, True), (1.0, True), (2.0, False), (5.0, True), (6.0, True)],
+             "b": [(0.0, False), (3.0, True), (4.0, True), (5.5, False)]}
+    # b sole primary from 3.0; at 5.0 both say primary (no sole one); a sole again at 5.5
+    assert xc.primary_transitions(roles) == [(3.0, "b"), (5.5, "a")]
+    assert xc.primary_at(roles, 5.2) is None
     got = xc.role_agreement([xc.Evidence(2.6, "b", "promote"), xc.Evidence(9.0, "c", "promote")],
                             xc.primary_transitions(roles), 1.0)
     assert [(g.new_primary, g.agree, g.delta_s) for g in got] == [("b", True, 0.4), ("c", False, None), ("a", False, None)]
     assert got[2].evidence_at_s is None and got[1].prometheus_at_s is None
+    # a restart in place (no samples while down) is no change; two pods alternating "primary" samples are none
+    assert xc.primary_transitions({"a": [(0.0, True), (9.0, True)]}) == []
+    split = {"a": [(0.0, True), (1.0, True), (2.0, True)], "b": [(0.5, False), (1.5, True), (2.5, True)]}
+    assert xc.primary_transitions(split) == []
 
 
 def test_primary_samples_read_the_engines_role_metrics():

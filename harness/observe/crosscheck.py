@@ -66,15 +66,19 @@ def primary_at(roles: Mapping[str, list[tuple[float, bool]]], t: float) -> str |
 
 
 def primary_transitions(roles: Mapping[str, list[tuple[float, bool]]]) -> list[tuple[float, str]]:
-    """(t, pod) where the primary seen by Prometheus becomes a different pod than the last one seen
-    (a primary restarted in place is no change)."""
-    events = sorted((t, pod) for pod, samples in roles.items() for t, p in samples if p)
-    out, last = [], None
-    for t, pod in events:
-        if pod != last:
-            if last is not None:
-                out.append((t, pod))
-            last = pod
+    """(t, pod) where the sole primary seen by Prometheus becomes a different pod than the last sole one
+    (a primary restarted in place is no change; while two pods say primary there is no sole one, and
+    the `TooManyPrimaries` alert says it)."""
+    times = sorted({t for samples in roles.values() for t, _ in samples})
+    out: list[tuple[float, str]] = []
+    last = None
+    for t in times:
+        pod = primary_at(roles, t)
+        if pod is None:
+            continue
+        if last is not None and pod != last:
+            out.append((t, pod))
+        last = pod
     return out
 
 

@@ -144,6 +144,8 @@ class LocalPlatform:
         handle.exporters = exporters.start_sidecars(handle)
         if handle.sidecars:
             self._prometheus.set_targets(handle.id, exporters.targets(handle))
+            if not self._prometheus.wait_scraped(handle.id, len(handle.sidecars)):  # the cell is seen from its start
+                handle.events.write("prometheus: not every exporter scraped yet when the deploy ended")
 
     def observation(self, dep: Deployment) -> ObservationSource:
         """Where this deployment's series are (the Observed protocol); `missing` when they are not."""

@@ -15,14 +15,16 @@ import threading
 import time
 from pathlib import Path
 
+from harness.errors import HarnessError
 from harness.observe.metrics import SCRAPE_INTERVAL_S
-from harness.observe.promapi import answers
+from harness.observe.promapi import answers, instant
 from harness.observe.rules import rules_text
 from harness.platforms.local.pods import free_port, server_errors
 from harness.platforms.local.preflight import find_binary
 from harness.procs import ProcessRegistry
 
 READY_TIMEOUT_S = 30.0
+FIRST_SCRAPE_TIMEOUT_S = 10.0
 PORT_ATTEMPTS = 3
 
 
@@ -92,6 +94,21 @@ class LocalPrometheus:
         tmp = self.targets_dir / f".{name}.tmp"
         tmp.write_text(json.dumps(entries))
         os.replace(tmp, self.targets_dir / f"{name}.json")
+
+    def wait_scraped(self, name: str, targets: int, timeout_s: float = FIRST_SCRAPE_TIMEOUT_S) -> bool:
+        """Until every target of deployment `name` has been scraped once (file discovery, then the
+        scrape's offset within the interval)."""
+        deadline = time.monotonic() + timeout_s
+        while self.url is not None:
+            try:
+                if len(instant(self.url, f'up{{deployment="{name}"}}')) >= targets:
+                    return True
+            except HarnessError:
+                pass
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)
+        return False
 
     def drop_targets(self, name: str) -> None:
         (self.targets_dir / f"{name}.json").unlink(missing_ok=True)
